@@ -1,0 +1,63 @@
+"""The composition root: builds an Engine, and everything it needs, from a Config.
+
+In:  a validated Config and, optionally, a wordlist directory that replaces the configured
+     one (`--wordlists DIR`: every file a category; categories the config does not name get
+     wordlists.default_action).
+Out: an immutable Engine, plus notes for the operator (e.g. a configured category with no
+     file). `menshen check`, `menshen configtest` and the milter daemon all build through
+     here, so they run the same engine.
+Fails: WordlistError (every problem, file:line) when a list cannot be read.
+Thread safety: builds new objects on each call and shares nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from menshen.config import Config
+from menshen.engine import Engine
+from menshen.extraction import Extractor
+from menshen.keywords.matcher import KeywordMatcher
+from menshen.keywords.wordlist import Wordlist, load_wordlist_dir
+from menshen.scanners.keywords import KeywordScanner
+from menshen.scanners.structure import StructureScanner
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    engine: Engine
+    keyword_scanner: KeywordScanner  # the engine's own, for `menshen wordlist test TEXT`
+    wordlists: tuple[Wordlist, ...]
+    notes: tuple[str, ...]  # things an operator should know, none of them fatal
+
+
+def wordlist_source(config: Config, override: Path | None = None) -> Path | Traversable:
+    """Where the wordlists come from: the override, the configured directory or the shipped."""
+    if override is not None:
+        return override
+    if config.policy.wordlists.directory is not None:
+        return config.policy.wordlists.directory
+    return importlib.resources.files("menshen.builtin_wordlists")
+
+
+def assemble(config: Config, wordlists_override: Path | None = None) -> Assembly:
+    source = wordlist_source(config, wordlists_override)
+    wordlists = load_wordlist_dir(source)
+    matcher = KeywordMatcher.build(wordlists)
+    keyword_scanner = KeywordScanner(matcher, max_hits=config.policy.wordlists.max_hits)
+    scanners = (StructureScanner(), keyword_scanner)
+    engine = Engine(Extractor(config.limits), scanners, config.policy)
+    notes: list[str] = []
+    loaded = {wordlist.category for wordlist in wordlists}
+    if wordlists_override is None:
+        for category in sorted(set(config.policy.wordlists.categories) - loaded):
+            notes.append(
+                f"{config.source}: wordlists.categories.{category}: no file {category}.txt "
+                f"in {source}; the category is configured but never matches"
+            )
+    return Assembly(
+        engine=engine, keyword_scanner=keyword_scanner, wordlists=wordlists, notes=tuple(notes)
+    )

@@ -1,0 +1,536 @@
+"""menshen.yml: the schema, its defaults and its validation.
+
+In:  a path to a YAML file (or none: the complete, commented default shipped in the package).
+Out: a frozen `Config` tree. Every key has a documented default in defaults/menshen.yml; a
+     key absent from the operator's file takes the same default.
+Fails: `ConfigError` carrying EVERY problem found, each as `file:line: key.path: what`,
+       for syntax errors, unknown keys, wrong types and out-of-range values. Nothing is
+       half-loaded: either a whole Config comes back or an error does.
+Thread safety: loading is stateless; the returned Config is immutable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import importlib.resources
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from menshen.model import Action, ExtractionLimits, SmtpReply
+from menshen.yamlsource import LocatedList, LocatedMap, YamlSyntaxError, load_located_yaml
+
+SYSTEM_CONFIG = Path("/etc/menshen/menshen.yml")
+BUILTIN_CONFIG_NAME = "<builtin>/menshen.yml"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. `problems` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Mode(enum.Enum):
+    ENFORCE = "enforce"  # verdicts are carried out
+    MONITOR = "monitor"  # verdicts are computed, logged and counted; mail is accepted
+
+
+class KeywordAction(enum.Enum):
+    """What a keyword hit in a category does on its own (before scoring)."""
+
+    REJECT = "reject"
+    QUARANTINE = "quarantine"
+    TAG = "tag"  # accept, add a header naming the category
+    LOG = "log"  # accept; the finding is only logged and counted (and scored)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRule:
+    action: KeywordAction
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class WordlistConfig:
+    directory: Path | None  # None: the lists shipped with menshen
+    default_rule: CategoryRule  # for categories that have a file but no entry below
+    categories: Mapping[str, CategoryRule]
+    max_hits: int  # hits counted per message before matching stops
+
+    def rule_for(self, category: str) -> CategoryRule:
+        return self.categories.get(category, self.default_rule)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringConfig:
+    """Sum of the weights of the distinct terms hit; None disables a threshold."""
+
+    tag_at: float | None
+    quarantine_at: float | None
+    reject_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AddressList:
+    senders: frozenset[str] = frozenset()  # lower-cased envelope addresses
+    recipients: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()  # "example.com" exact, ".example.com" subdomains
+    networks: tuple[IPNetwork, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.senders or self.recipients or self.domains or self.networks)
+
+
+@dataclass(frozen=True, slots=True)
+class RepliesConfig:
+    reject: SmtpReply
+    tempfail: SmtpReply
+    denied: SmtpReply
+
+
+@dataclass(frozen=True, slots=True)
+class HeadersConfig:
+    verdict: str  # header naming menshen's verdict on accepted and quarantined mail
+    tag: str  # header naming the categories of TAG hits
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Everything `policy.decide` needs; nothing else."""
+
+    mode: Mode
+    wordlists: WordlistConfig
+    scoring: ScoringConfig
+    on_limits: Action  # MIME too deep, too many parts, too big, deadline: a retry fails again
+    allow: AddressList
+    deny: AddressList
+    replies: RepliesConfig
+    headers: HeadersConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: str  # the file this came from, for messages
+    limits: ExtractionLimits
+    policy: PolicyConfig
+
+
+def builtin_config_text() -> str:
+    """The complete, commented default configuration shipped in the package."""
+    resource = importlib.resources.files("menshen") / "defaults" / "menshen.yml"
+    return resource.read_text(encoding="utf-8")
+
+
+def config_path(explicit: str | None) -> Path | None:
+    """Which file to read: -c, then $MENSHEN_CONFIG, then /etc/menshen/menshen.yml if present.
+
+    None means the built-in default.
+    """
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get("MENSHEN_CONFIG")
+    if from_env:
+        return Path(from_env)
+    if SYSTEM_CONFIG.exists():
+        return SYSTEM_CONFIG
+    return None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a config file (None: the built-in default). Raises ConfigError."""
+    if path is None:
+        return parse_config(builtin_config_text(), BUILTIN_CONFIG_NAME, base_dir=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    return parse_config(text, str(path), base_dir=path.parent)
+
+
+def parse_config(text: str, source: str, base_dir: Path | None) -> Config:
+    """Validate YAML text. Relative paths in it are resolved against base_dir."""
+    try:
+        document = load_located_yaml(text, source)
+    except YamlSyntaxError as exc:
+        raise ConfigError([str(exc)]) from None
+    if document is None:
+        document = LocatedMap()
+        document.line, document.key_lines = 1, {}
+    reader = _Reader(source, base_dir)
+    config = reader.config(document)
+    if reader.problems or config is None:
+        raise ConfigError(reader.problems)
+    return config
+
+
+# --- validation -------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=enum.Enum)
+_REPLY = re.compile(r"^([245]\d\d) ([245]\.\d{1,3}\.\d{1,3}) (\S[^\r\n]*)$")
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 ftext, kept short
+
+
+class _Reader:
+    """Walks the located YAML tree, building typed values and collecting every problem."""
+
+    def __init__(self, source: str, base_dir: Path | None) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self._problems: list[tuple[int, str]] = []
+
+    def problem(self, line: int, path: str, message: str) -> None:
+        self._problems.append((line, f"{self.source}:{line}: {path}: {message}"))
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem found so far, in file order."""
+        return [text for _, text in sorted(self._problems, key=lambda item: item[0])]
+
+    # Generic accessors. `section` is the mapping, `path` its dotted name.
+
+    def section(self, parent: LocatedMap, key: str, path: str, allowed: set[str]) -> LocatedMap:
+        value = parent.get(key)
+        line = parent.key_lines.get(key, parent.line)
+        full = f"{path}.{key}" if path else key
+        if value is None:
+            empty = LocatedMap()
+            empty.line, empty.key_lines = line, {}
+            return empty
+        if not isinstance(value, LocatedMap):
+            self.problem(line, full, f"expected a mapping, got {_kind(value)}")
+            empty = LocatedMap()
+            empty.line, empty.key_lines = line, {}
+            return empty
+        self.unknown_keys(value, full, allowed)
+        return value
+
+    def unknown_keys(self, mapping: LocatedMap, path: str, allowed: set[str]) -> None:
+        for key in mapping:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else key
+                hint = _closest(key, allowed)
+                self.problem(
+                    mapping.key_lines[key],
+                    where,
+                    "unknown key" + (f" (did you mean {hint!r}?)" if hint else ""),
+                )
+
+    def value(
+        self,
+        mapping: LocatedMap,
+        key: str,
+        path: str,
+        default: _T,
+        convert: Callable[[Any], _T],
+        expected: str,
+    ) -> _T:
+        if key not in mapping:
+            return default
+        raw = mapping[key]
+        try:
+            return convert(raw)
+        except (TypeError, ValueError) as exc:
+            detail = f": {exc}" if str(exc) else ""
+            self.problem(
+                mapping.key_lines[key],
+                f"{path}.{key}" if path else key,
+                f"expected {expected}, got {_show(raw)}{detail}",
+            )
+            return default
+
+    def integer(self, mapping: LocatedMap, key: str, path: str, default: int, minimum: int) -> int:
+        def convert(raw: Any) -> int:
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
+                raise ValueError("")
+            return raw
+
+        return self.value(mapping, key, path, default, convert, f"an integer >= {minimum}")
+
+    def number(
+        self, mapping: LocatedMap, key: str, path: str, default: float, minimum: float
+    ) -> float:
+        def convert(raw: Any) -> float:
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < minimum:
+                raise ValueError("")
+            return float(raw)
+
+        return self.value(mapping, key, path, default, convert, f"a number >= {minimum}")
+
+    def optional_number(
+        self, mapping: LocatedMap, key: str, path: str, default: float | None
+    ) -> float | None:
+        def convert(raw: Any) -> float | None:
+            if raw is None:
+                return None
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
+                raise ValueError("")
+            return float(raw)
+
+        return self.value(mapping, key, path, default, convert, "a number >= 0 or null")
+
+    def choice(
+        self, mapping: LocatedMap, key: str, path: str, default: _E, enum_type: type[_E]
+    ) -> _E:
+        names = [str(member.value) for member in enum_type]
+
+        def convert(raw: Any) -> _E:
+            try:
+                return enum_type(raw)
+            except ValueError:
+                raise ValueError("") from None
+
+        return self.value(mapping, key, path, default, convert, "one of " + ", ".join(names))
+
+    def strings(self, mapping: LocatedMap, key: str, path: str) -> list[tuple[str, int]]:
+        """A list of non-empty strings, each with its line."""
+        if key not in mapping or mapping[key] is None:
+            return []
+        raw = mapping[key]
+        full = f"{path}.{key}"
+        if not isinstance(raw, LocatedList):
+            self.problem(mapping.key_lines[key], full, f"expected a list, got {_kind(raw)}")
+            return []
+        items: list[tuple[str, int]] = []
+        for index, (item, line) in enumerate(zip(raw, raw.item_lines, strict=True)):
+            if not isinstance(item, str) or not item.strip():
+                self.problem(line, f"{full}[{index}]", f"expected a string, got {_show(item)}")
+                continue
+            items.append((item.strip(), line))
+        return items
+
+    # Sections.
+
+    def config(self, root: Any) -> Config | None:
+        if not isinstance(root, LocatedMap):
+            self.problem(1, "(top level)", f"expected a mapping of sections, got {_kind(root)}")
+            return None
+        self.unknown_keys(
+            root,
+            "",
+            {"mode", "limits", "wordlists", "scoring", "actions", "replies", "headers", "lists"},
+        )
+        mode = self.choice(root, "mode", "", Mode.ENFORCE, Mode)
+        limits = self.limits(root)
+        wordlists = self.wordlists(root)
+        scoring = self.scoring(root)
+        actions = self.section(root, "actions", "", {"on_limits"})
+        on_limits = self.choice(actions, "on_limits", "actions", Action.QUARANTINE, Action)
+        replies = self.replies(root)
+        headers = self.headers(root)
+        lists = self.section(root, "lists", "", {"allow", "deny"})
+        allow = self.address_list(lists, "allow")
+        deny = self.address_list(lists, "deny")
+        policy = PolicyConfig(
+            mode=mode,
+            wordlists=wordlists,
+            scoring=scoring,
+            on_limits=on_limits,
+            allow=allow,
+            deny=deny,
+            replies=replies,
+            headers=headers,
+        )
+        return Config(source=self.source, limits=limits, policy=policy)
+
+    def limits(self, root: LocatedMap) -> ExtractionLimits:
+        keys = {
+            "max_message_bytes": "max_message_bytes",
+            "max_mime_depth": "max_depth",
+            "max_parts": "max_parts",
+            "max_decoded_bytes": "max_decoded_bytes",
+            "max_text_chars": "max_text_chars",
+            "max_archive_member_bytes": "max_archive_member_bytes",
+        }
+        section = self.section(root, "limits", "", {*keys, "extraction_deadline_seconds"})
+        defaults = ExtractionLimits()
+        values: dict[str, Any] = {
+            field_name: self.integer(
+                section, key, "limits", getattr(defaults, field_name), minimum=1
+            )
+            for key, field_name in keys.items()
+        }
+        values["deadline_seconds"] = self.number(
+            section,
+            "extraction_deadline_seconds",
+            "limits",
+            defaults.deadline_seconds,
+            minimum=0.1,
+        )
+        return ExtractionLimits(**values)
+
+    def wordlists(self, root: LocatedMap) -> WordlistConfig:
+        path = "wordlists"
+        section = self.section(
+            root,
+            "wordlists",
+            "",
+            {"directory", "default_action", "default_weight", "categories", "max_hits"},
+        )
+        directory = self.value(section, "directory", path, None, self.directory, "a directory path")
+        default_rule = CategoryRule(
+            action=self.choice(
+                section, "default_action", path, KeywordAction.QUARANTINE, KeywordAction
+            ),
+            weight=self.number(section, "default_weight", path, 1.0, minimum=0),
+        )
+        max_hits = self.integer(section, "max_hits", path, 1000, minimum=1)
+        categories: dict[str, CategoryRule] = {}
+        raw_categories = section.get("categories")
+        known = set(raw_categories) if isinstance(raw_categories, LocatedMap) else set()
+        cats = self.section(section, "categories", path, known)
+        for name in cats:
+            cat_path = f"{path}.categories.{name}"
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                self.problem(
+                    cats.key_lines[name],
+                    cat_path,
+                    "category names are file stems: letters, digits, '_', '-', '.'",
+                )
+            rule = self.section(cats, name, f"{path}.categories", {"action", "weight"})
+            if cats[name] is None:
+                self.problem(
+                    cats.key_lines[name], cat_path, "expected a mapping with action/weight"
+                )
+            categories[name] = CategoryRule(
+                action=self.choice(rule, "action", cat_path, default_rule.action, KeywordAction),
+                weight=self.number(rule, "weight", cat_path, default_rule.weight, minimum=0),
+            )
+        return WordlistConfig(
+            directory=directory,
+            default_rule=default_rule,
+            categories=MappingProxyType(categories),
+            max_hits=max_hits,
+        )
+
+    def directory(self, raw: Any) -> Path | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or not raw.strip():
+            raise ValueError("")
+        path = Path(raw.strip())
+        if not path.is_absolute() and self.base_dir is not None:
+            path = self.base_dir / path
+        return path
+
+    def scoring(self, root: LocatedMap) -> ScoringConfig:
+        section = self.section(root, "scoring", "", {"tag_at", "quarantine_at", "reject_at"})
+        return ScoringConfig(
+            tag_at=self.optional_number(section, "tag_at", "scoring", None),
+            quarantine_at=self.optional_number(section, "quarantine_at", "scoring", 10.0),
+            reject_at=self.optional_number(section, "reject_at", "scoring", 20.0),
+        )
+
+    def replies(self, root: LocatedMap) -> RepliesConfig:
+        section = self.section(root, "replies", "", {"reject", "tempfail", "denied"})
+
+        def reply(key: str, default: str, klass: str) -> SmtpReply:
+            def convert(raw: Any) -> SmtpReply:
+                match = _REPLY.match(raw) if isinstance(raw, str) else None
+                if not match or match[1][0] != klass or match[2][0] != klass:
+                    raise ValueError("")
+                return SmtpReply(match[1], match[2], match[3])
+
+            parsed = _REPLY.match(default)
+            assert parsed is not None
+            return self.value(
+                section,
+                key,
+                "replies",
+                SmtpReply(parsed[1], parsed[2], parsed[3]),
+                convert,
+                f'"{klass}NN {klass}.N.N text" on one line',
+            )
+
+        return RepliesConfig(
+            reject=reply("reject", "550 5.7.1 Message rejected by content policy: {reason}", "5"),
+            tempfail=reply(
+                "tempfail", "451 4.3.0 Message could not be checked, try again later", "4"
+            ),
+            denied=reply("denied", "554 5.7.1 Mail from this sender is refused by policy", "5"),
+        )
+
+    def headers(self, root: LocatedMap) -> HeadersConfig:
+        section = self.section(root, "headers", "", {"verdict", "tag"})
+
+        def name(raw: Any) -> str:
+            if not isinstance(raw, str) or not _HEADER_NAME.match(raw):
+                raise ValueError("")
+            return raw
+
+        expected = "a header field name (printable ASCII, no ':' or spaces)"
+        return HeadersConfig(
+            verdict=self.value(section, "verdict", "headers", "X-Menshen-Verdict", name, expected),
+            tag=self.value(section, "tag", "headers", "X-Menshen-Tag", name, expected),
+        )
+
+    def address_list(self, lists: LocatedMap, key: str) -> AddressList:
+        path = f"lists.{key}"
+        section = self.section(
+            lists, key, "lists", {"senders", "recipients", "domains", "client_ips"}
+        )
+        senders = self.addresses(section, "senders", path)
+        recipients = self.addresses(section, "recipients", path)
+        domains: set[str] = set()
+        for index, (item, line) in enumerate(self.strings(section, "domains", path)):
+            domain = item.lower().rstrip(".")
+            if not re.fullmatch(r"\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*", domain):
+                self.problem(line, f"{path}.domains[{index}]", f"not a domain name: {item!r}")
+                continue
+            domains.add(domain)
+        networks: list[IPNetwork] = []
+        for index, (item, line) in enumerate(self.strings(section, "client_ips", path)):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                self.problem(
+                    line, f"{path}.client_ips[{index}]", f"not an IP address or CIDR: {item!r}"
+                )
+        return AddressList(
+            senders=frozenset(senders),
+            recipients=frozenset(recipients),
+            domains=frozenset(domains),
+            networks=tuple(networks),
+        )
+
+    def addresses(self, section: LocatedMap, key: str, path: str) -> set[str]:
+        found: set[str] = set()
+        for index, (item, line) in enumerate(self.strings(section, key, path)):
+            address = item.strip("<>").lower()
+            if address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
+                self.problem(line, f"{path}.{key}[{index}]", f"not an address: {item!r}")
+                continue
+            found.add(address)
+        return found
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, LocatedMap):
+        return "a mapping"
+    if isinstance(value, LocatedList):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {_show(value)}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _closest(key: str, allowed: set[str]) -> str | None:
+    matches = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.75)
+    return matches[0] if matches else None

@@ -1,0 +1,515 @@
+"""Turn one raw RFC 5322 message into a ParsedMessage: decoded text, attachments, defects.
+
+In:  `Extractor(limits, clock).extract(raw)`: the message bytes exactly as the MTA passed
+     them (CRLF or LF line endings, any garbage).
+Out: a ParsedMessage with
+     - `subject`: the first Subject header, RFC 2047 and raw 8-bit decoded;
+     - `segments`: TextSegments, in message order:
+         SUBJECT          every Subject header of the message and of attached messages;
+         HEADER           display names of From/Sender/Reply-To/To/Cc, Content-Description;
+         BODY             text/plain (and other inline text/*) parts;
+         HTML             text/html parts rendered to visible text, plus a second segment
+                          with the hidden text (alt/title, invisible elements) when present;
+         ATTACHMENT_NAME  decoded attachment file names (RFC 2231 and RFC 2047);
+         ATTACHMENT_TEXT  text inside attachments: text/*, .txt/.csv/.log/.md, .htm(l)
+                          rendered, Office Open XML and OpenDocument files;
+     - `attachments`: one Attachment per leaf part that carries a file (a file name, a
+       Content-Disposition of attachment, or a non-text type), payload decoded;
+     - `defects`: stdlib MIME defect class names plus our own (CharsetFallback,
+       UnknownTransferEncoding, InvalidBase64, DuplicateContentType,
+       DuplicateContentTransferEncoding, EncryptedOfficeDocument, CorruptOfficeDocument),
+       de-duplicated, in order of first sight, at most 64;
+     - `limits_hit`: one LimitHit per limit that cut the work short (message_bytes, parse,
+       depth, parts, decoded_bytes, text_chars, time). Content found before a limit hit is
+       still returned.
+     Part paths are IMAP-style: "" is the top-level header block, "1", "1.2", ... are body
+     parts (1-based). An attached message (message/rfc822, or an .eml attachment) at path
+     "2" has its headers at "2" and its body at "2.1" (or "2.1", "2.2", ... if multipart).
+Fails: never. The stdlib parser's exceptions (RecursionError included) become
+     LimitHit("parse"); the headers and the undecoded body are still returned as text.
+Bounds: input is cut at max_message_bytes before parsing; the part tree is walked with an
+     explicit stack (no recursion), limited in depth and part count; decoded bytes and text
+     characters are budgeted; the clock is checked between parts and inside HTML rendering.
+     The stdlib parse itself cannot be interrupted; its cost is bounded by the input cap.
+Thread safety: an Extractor holds only immutable configuration; `extract` keeps its state
+     in a per-call object, so one Extractor may serve all milter threads.
+"""
+
+from __future__ import annotations
+
+import binascii
+import time
+from collections.abc import Callable
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import Compat32
+from email.utils import getaddresses
+
+from menshen.extraction.charsets import (
+    decode_bytes,
+    decode_rfc2047,
+    lenient_b64decode,
+    resolve_charset,
+)
+from menshen.extraction.html_text import html_to_text
+from menshen.extraction.office import is_zip, office_text
+from menshen.model import (
+    Attachment,
+    ExtractionLimits,
+    LimitHit,
+    ParsedMessage,
+    TextSegment,
+    Where,
+)
+
+__all__ = ["Extractor"]
+
+_TEXT_EXTENSIONS = frozenset({".txt", ".text", ".csv", ".tsv", ".log", ".md", ".asc"})
+_HTML_EXTENSIONS = frozenset({".htm", ".html", ".xhtml"})
+_OFFICE_EXTENSIONS = frozenset(
+    {
+        ".docx",
+        ".docm",
+        ".dotx",
+        ".dotm",
+        ".xlsx",
+        ".xlsm",
+        ".xltx",
+        ".pptx",
+        ".pptm",
+        ".ppsx",
+        ".potx",
+        ".odt",
+        ".ott",
+        ".ods",
+        ".ots",
+        ".odp",
+        ".otp",
+    }
+)
+_MESSAGE_EXTENSIONS = frozenset({".eml", ".msg822"})
+_OFFICE_TYPES = ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.")
+_ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc"})
+_DUPLICATE_DEFECTS = {
+    "content-type": "DuplicateContentType",
+    "content-transfer-encoding": "DuplicateContentTransferEncoding",
+}
+_UU_ENCODINGS = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
+_IDENTITY_ENCODINGS = frozenset({"", "7bit", "8bit", "binary", "7-bit", "8-bit"})
+
+_MAX_DEFECTS = 64
+# getaddresses() is not linear on crafted input (cpython #136063 class); longer address
+# headers are matched as raw decoded text instead of being parsed.
+_MAX_ADDRESS_HEADER = 16 * 1024
+_MAX_DETAIL = 120
+
+
+class _RawHeaders(Compat32):
+    """compat32, except that header values are returned as stored.
+
+    compat32 turns a header with raw 8-bit bytes into a Header object whose str() is
+    U+FFFD soup, so get_param() would lose an 8-bit file name before we could decode it.
+    Returning the stored value keeps the bytes (as surrogateescape code points) for the
+    charset resolver.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_POLICY = _RawHeaders()
+
+
+def _join(path: str, index: int) -> str:
+    return f"{path}.{index}" if path else str(index)
+
+
+def _extension(filename: str) -> str:
+    dot = filename.rfind(".")
+    return filename[dot:].lower().rstrip(". \t") if dot >= 0 else ""
+
+
+def _payload_bytes(node: Message) -> bytes:
+    """The undecoded body of a leaf part, as the bytes that arrived."""
+    # get_payload() re-decodes 8-bit text with the declared charset and errors="replace"
+    # (losing the bytes the resolver needs), and get_payload(decode=True) applies its own
+    # transfer decoding; the stored payload is the only lossless view compat32 offers.
+    payload = getattr(node, "_payload", None)
+    if payload is None:
+        payload = node.get_payload()
+    if isinstance(payload, bytes):
+        return payload
+    if not isinstance(payload, str):
+        return b""
+    # BytesParser carries 8-bit bytes as surrogateescape'd code points.
+    try:
+        return payload.encode("ascii", "surrogateescape")
+    except UnicodeError:
+        return payload.encode("utf-8", "surrogateescape" if payload.isascii() else "replace")
+
+
+def _uudecode(data: bytes) -> bytes:
+    out: list[bytes] = []
+    lines = data.splitlines()
+    begin = next((i for i, line in enumerate(lines) if line.startswith(b"begin")), -1)
+    for line in lines[begin + 1 :]:
+        if line.rstrip() == b"end":
+            break
+        if not line.strip():
+            continue
+        try:
+            out.append(binascii.a2b_uu(line))
+        except (binascii.Error, ValueError):
+            # Some encoders pad lines with garbage; decode the length the line declares.
+            nbytes = (((line[0] - 32) & 63) * 4 + 5) // 3
+            try:
+                out.append(binascii.a2b_uu(line[:nbytes]))
+            except (binascii.Error, ValueError):
+                continue
+    return b"".join(out)
+
+
+def _header_str(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+class Extractor:
+    """Raw message bytes -> ParsedMessage under ExtractionLimits. See the module docstring."""
+
+    def __init__(
+        self, limits: ExtractionLimits, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limits = limits
+        self._clock = clock
+
+    @property
+    def limits(self) -> ExtractionLimits:
+        return self._limits
+
+    def extract(self, raw: bytes) -> ParsedMessage:
+        run = _Run(self._limits, self._clock)
+        try:
+            run.extract(raw)
+        except Exception as exc:
+            # A bug here must not lose the message: report it as a parse limit so the policy
+            # quarantines instead of accepting something unscanned.
+            run.hit("parse", f"internal error: {type(exc).__name__}")
+        return run.result(len(raw) if isinstance(raw, (bytes, bytearray)) else 0)
+
+
+class _Run:
+    """The mutable state of one extract() call."""
+
+    def __init__(self, limits: ExtractionLimits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.deadline = clock() + limits.deadline_seconds
+        self.subject = ""
+        self.segments: list[TextSegment] = []
+        self.attachments: list[Attachment] = []
+        self.defects: dict[str, None] = {}
+        self.hits: dict[str, LimitHit] = {}
+        self.text_left = limits.max_text_chars
+        self.decoded_left = limits.max_decoded_bytes
+        self.parts = 0
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def hit(self, limit: str, detail: str) -> None:
+        if limit not in self.hits:
+            self.hits[limit] = LimitHit(limit, detail[:_MAX_DETAIL])
+
+    def defect(self, name: str) -> None:
+        if len(self.defects) < _MAX_DEFECTS:
+            self.defects.setdefault(name, None)
+
+    def out_of_time(self) -> bool:
+        return self.clock() > self.deadline
+
+    def add(self, where: Where, path: str, text: str) -> None:
+        if not text or text.isspace():
+            return
+        if self.text_left <= 0:
+            self.hit("text_chars", f"more than {self.limits.max_text_chars} characters of text")
+            return
+        if len(text) > self.text_left:
+            text = text[: self.text_left]
+            self.hit("text_chars", f"more than {self.limits.max_text_chars} characters of text")
+        self.text_left -= len(text)
+        self.segments.append(TextSegment(where, path, text))
+
+    def decode_text(self, data: bytes, charset: str | None) -> str:
+        text, fallback = decode_bytes(data, charset)
+        if fallback:
+            self.defect("CharsetFallback")
+            # A fallback reading is a guess. A few invalid bytes in a UTF-8 body can make
+            # the whole body valid GB18030 (mojibake), while the reader's client shows the
+            # declared reading with a few U+FFFD; scan both so neither reading hides text.
+            codecs_tried = resolve_charset(charset) or ("utf-8",)
+            literal = data.decode(codecs_tried[0], "replace")
+            # Mostly U+FFFD means the label was simply wrong; that reading shows nothing.
+            if literal != text and literal.count("\ufffd") * 4 <= len(literal):
+                text = f"{text}\n{literal}"
+        # Scanners see one line-ending convention whatever the transfer encoding kept.
+        return text.replace("\r\n", "\n") if "\r" in text else text
+
+    def result(self, size: int) -> ParsedMessage:
+        return ParsedMessage(
+            size=size,
+            subject=self.subject,
+            segments=tuple(self.segments),
+            attachments=tuple(self.attachments),
+            defects=tuple(self.defects),
+            limits_hit=tuple(self.hits.values()),
+        )
+
+    # -- parsing -----------------------------------------------------------------------
+
+    def parse(self, data: bytes, path: str) -> Message | None:
+        try:
+            return BytesParser(policy=_POLICY).parsebytes(data)
+        except Exception as exc:
+            where = f"part {path}: " if path else ""
+            if isinstance(exc, RecursionError):
+                self.hit("depth", f"{where}nesting too deep for the MIME parser")
+            self.hit("parse", f"{where}{type(exc).__name__}: {str(exc)[:60]}")
+        # Fall back to the header block and the raw body, so the subject, the names and
+        # any plain text in the body are still scanned.
+        try:
+            headers = BytesParser(policy=_POLICY).parsebytes(data, headersonly=True)
+        except Exception:
+            self.add(Where.BODY, _join(path, 1), decode_bytes(data, None)[0])
+            return None
+        self.headers(headers, path, message=True)
+        self.add(Where.BODY, _join(path, 1), self.decode_text(_payload_bytes(headers), None))
+        return None
+
+    def extract(self, raw: bytes) -> None:
+        data = bytes(raw)
+        cap = self.limits.max_message_bytes
+        if len(data) > cap:
+            self.hit("message_bytes", f"message of {len(data)} bytes cut at {cap}")
+            data = data[:cap]
+        data = self.cap_delimiters(data)
+        message = self.parse(data, "")
+        if message is not None:
+            self.walk(message, "", 0)
+
+    def cap_delimiters(self, data: bytes) -> bytes:
+        """Cut the input before the stdlib builds a Message object for every tiny part.
+
+        Each MIME part starts after a line beginning with "--". Past twice the part limit
+        (text has such lines too) the walk would stop anyway, so the parser is not handed
+        the rest: 200,000 four-byte parts then cost what 2,000 do.
+        """
+        allowed = self.limits.max_parts * 2 + 16
+        if data.count(b"\n--") <= allowed:
+            return data
+        pos = -1
+        for _ in range(allowed):
+            pos = data.find(b"\n--", pos + 1)
+        self.hit("parts", f"more than {allowed} boundary lines; the rest was not parsed")
+        return data[:pos]
+
+    def walk(self, root: Message, root_path: str, root_depth: int) -> None:
+        # (node, path, depth, is_message): is_message marks a header block of a whole
+        # message (the top level or an attached one) rather than a body part.
+        stack: list[tuple[Message, str, int, bool]] = [(root, root_path, root_depth, True)]
+        limits = self.limits
+        while stack:
+            node, path, depth, is_message = stack.pop()
+            if self.out_of_time():
+                self.hit("time", f"deadline of {limits.deadline_seconds}s passed")
+                return
+            self.parts += 1
+            if self.parts > limits.max_parts:
+                self.hit("parts", f"more than {limits.max_parts} MIME parts")
+                return
+            for defect in node.defects:
+                self.defect(type(defect).__name__)
+            self.headers(node, path, message=is_message)
+            if is_message and not node.is_multipart():
+                path = _join(path, 1)
+            if not node.is_multipart():
+                self.leaf(node, path, depth, stack)
+                continue
+            children = node.get_payload()
+            if not isinstance(children, list):
+                continue
+            if depth + 1 > limits.max_depth:
+                self.hit("depth", f"MIME nesting deeper than {limits.max_depth} at part {path}")
+                continue
+            if node.get_content_maintype() == "message" and len(children) == 1:
+                # message/rfc822: the encapsulated message keeps this part's number.
+                self.file_name(node, path)
+                if isinstance(children[0], Message):
+                    stack.append((children[0], path, depth + 1, True))
+                continue
+            for index in range(len(children), 0, -1):
+                child = children[index - 1]
+                if isinstance(child, Message):
+                    stack.append((child, _join(path, index), depth + 1, False))
+
+    # -- headers -----------------------------------------------------------------------
+
+    def headers(self, node: Message, path: str, *, message: bool) -> None:
+        """Text of one header block, in header order; `message` adds Subject and names."""
+        seen: dict[str, str] = {}
+        for name, raw_value in node.raw_items():
+            key = name.lower()
+            value = _header_str(raw_value)
+            if key in _DUPLICATE_DEFECTS:
+                normal = value.strip().lower()
+                if seen.setdefault(key, normal) != normal:
+                    self.defect(_DUPLICATE_DEFECTS[key])
+            if key == "content-description":
+                self.add(Where.HEADER, path, decode_rfc2047(value))
+            elif not message:
+                continue
+            elif key == "subject":
+                subject = decode_rfc2047(value)
+                if path == "" and not self.subject:
+                    self.subject = subject
+                self.add(Where.SUBJECT, path, subject)
+            elif key in _ADDRESS_HEADERS:
+                self.add(Where.HEADER, path, self.display_names(value))
+
+    @staticmethod
+    def display_names(value: str) -> str:
+        if len(value) <= _MAX_ADDRESS_HEADER:
+            try:
+                pairs = getaddresses([value])
+            except Exception:
+                pairs = None
+            if pairs is not None:
+                return "\n".join(decode_rfc2047(name) for name, _ in pairs if name)
+        return decode_rfc2047(value)
+
+    def file_name(self, node: Message, path: str) -> str:
+        """Decoded file name of a part (RFC 2231, RFC 2047, raw 8-bit), also as a segment."""
+        name = ""
+        for param, header in (("filename", "content-disposition"), ("name", "content-type")):
+            try:
+                value = node.get_param(param, None, header)
+            except Exception:
+                continue
+            if isinstance(value, tuple):
+                charset, _language, text = value
+                try:
+                    raw = str(text).encode("latin-1", "surrogateescape")
+                except UnicodeError:
+                    raw = str(text).encode("utf-8", "surrogateescape")
+                name, fallback = decode_bytes(raw, str(charset) if charset else None)
+                if fallback:
+                    self.defect("CharsetFallback")
+                # Some clients put RFC 2047 words inside an RFC 2231 value.
+                name = decode_rfc2047(name)
+            elif isinstance(value, str):
+                name = decode_rfc2047(value.strip('"'))
+            name = name.strip()
+            if name:
+                break
+        self.add(Where.ATTACHMENT_NAME, path, name)
+        return name
+
+    # -- leaves ------------------------------------------------------------------------
+
+    def transfer_decode(self, node: Message) -> bytes:
+        raw = _payload_bytes(node)
+        cte = _header_str(node.get("content-transfer-encoding", "")).strip().strip("\"'").lower()
+        if cte == "base64":
+            decoded, clean = lenient_b64decode(raw)
+            if not clean:
+                self.defect("InvalidBase64")
+            return decoded
+        if cte == "quoted-printable":
+            try:
+                return binascii.a2b_qp(raw)
+            except (binascii.Error, ValueError):
+                return raw
+        if cte in _UU_ENCODINGS:
+            return _uudecode(raw)
+        if cte not in _IDENTITY_ENCODINGS:
+            # Unknown encodings are scanned as they are, and the oddity is reported.
+            self.defect("UnknownTransferEncoding")
+        return raw
+
+    def charset(self, node: Message) -> str | None:
+        try:
+            return node.get_content_charset()
+        except Exception:
+            return None
+
+    def leaf(
+        self,
+        node: Message,
+        path: str,
+        depth: int,
+        stack: list[tuple[Message, str, int, bool]],
+    ) -> None:
+        ctype = node.get_content_type()
+        maintype = ctype.partition("/")[0]
+        decoded = self.transfer_decode(node)
+        size = len(decoded)
+        if size > self.decoded_left:
+            self.hit("decoded_bytes", f"more than {self.limits.max_decoded_bytes} decoded bytes")
+            decoded = decoded[: max(self.decoded_left, 0)]
+        self.decoded_left -= len(decoded)
+
+        filename = self.file_name(node, path)
+        disposition = _header_str(node.get("content-disposition", "")).split(";", 1)[0]
+        is_attachment = (
+            bool(filename)
+            or disposition.strip().lower() == "attachment"
+            or maintype not in ("text", "multipart")
+        )
+        if not is_attachment:
+            if ctype == "text/html":
+                self.html(Where.HTML, path, self.decode_text(decoded, self.charset(node)))
+            else:
+                # text/plain, other inline text/*, and a multipart whose boundary never
+                # appeared (the stdlib keeps its body as one string).
+                self.add(Where.BODY, path, self.decode_text(decoded, self.charset(node)))
+            return
+
+        self.attachments.append(Attachment(path, filename, ctype, size, decoded))
+        ext = _extension(filename)
+        if ext in _MESSAGE_EXTENSIONS or maintype == "message":
+            if depth + 1 > self.limits.max_depth:
+                self.hit("depth", f"MIME nesting deeper than {self.limits.max_depth} at {path}")
+                return
+            nested = self.parse(decoded, path)
+            if nested is not None:
+                stack.append((nested, path, depth + 1, True))
+        elif ext in _HTML_EXTENSIONS or ctype == "text/html":
+            text = self.decode_text(decoded, self.charset(node))
+            self.html(Where.ATTACHMENT_TEXT, path, text)
+        elif ext in _OFFICE_EXTENSIONS or ctype.startswith(_OFFICE_TYPES) or is_zip(decoded):
+            self.office(decoded, filename, path)
+        elif ext in _TEXT_EXTENSIONS or maintype == "text":
+            self.add(Where.ATTACHMENT_TEXT, path, self.decode_text(decoded, self.charset(node)))
+
+    def html(self, where: Where, path: str, markup: str) -> None:
+        if len(markup) > self.text_left * 4 + 4096:
+            # Rendering is the slowest step; markup far beyond the text budget cannot add
+            # text the budget would keep.
+            self.hit("text_chars", f"HTML part {path} larger than the text budget")
+            markup = markup[: self.text_left * 4 + 4096]
+        visible, hidden = html_to_text(markup, should_stop=self.out_of_time)
+        if self.out_of_time():
+            self.hit("time", f"deadline of {self.limits.deadline_seconds}s passed in HTML")
+        self.add(where, path, visible)
+        self.add(where, path, hidden)
+
+    def office(self, data: bytes, filename: str, path: str) -> None:
+        text, problems = office_text(data, filename, self.limits)
+        for problem in problems:
+            if problem.startswith("encrypted"):
+                self.defect("EncryptedOfficeDocument")
+            elif problem.startswith("member too large"):
+                self.hit("decoded_bytes", f"part {path}: {problem}")
+            elif problem.startswith("too many members"):
+                self.hit("parts", f"part {path}: {problem}")
+            elif problem.startswith(("corrupt", "not a zip")):
+                self.defect("CorruptOfficeDocument")
+        self.add(Where.ATTACHMENT_TEXT, path, text)

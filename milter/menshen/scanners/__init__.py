@@ -1,0 +1,1 @@
+"""Scanners: pure functions of (ParsedMessage, Envelope) returning findings."""

@@ -1,0 +1,1 @@
+"""Text normalisation shared by wordlist terms and message text."""

@@ -1,0 +1,197 @@
+"""KeywordMatcher: CJK substrings, Latin whole words, caps, sharing, threads, properties."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from menshen.keywords.matcher import KeywordMatcher
+from menshen.keywords.wordlist import Term, Wordlist
+from menshen.text.normalise import normalise
+
+
+def wordlist(category: str, *texts: str) -> Wordlist:
+    source = f"{category}.txt"
+    return Wordlist(
+        category,
+        source,
+        tuple(Term(t, normalise(t), category, source, i + 1) for i, t in enumerate(texts)),
+    )
+
+
+MATCHER = KeywordMatcher.build(
+    [
+        wordlist("pharma", "cialis", "viagra", "代购处方药"),
+        wordlist("invoice", "代开发票", "fake invoice", "发票代开"),
+        wordlist("gambling", "百家乐", "online casino", "ab12"),
+        wordlist("mixed", "cialis代购", "$$$ bonus"),
+        wordlist("shared", "代开发票"),
+    ]
+)
+
+
+def hits(text: str, matcher: KeywordMatcher = MATCHER) -> set[tuple[str, str, int]]:
+    return {(m.term.category, m.term.text, m.count) for m in matcher.find(normalise(text))}
+
+
+CASES = {
+    "cjk_substring": (
+        "我们可以代开发票，请联系",
+        {("invoice", "代开发票", 1), ("shared", "代开发票", 1)},
+    ),
+    "cjk_inside_longer_run": ("专业百家乐平台", {("gambling", "百家乐", 1)}),
+    "cjk_overlapping_terms": (
+        "代开发票代开",
+        {("invoice", "代开发票", 1), ("shared", "代开发票", 1), ("invoice", "发票代开", 1)},
+    ),
+    "latin_inside_word": ("the specialist said", set()),
+    "latin_prefix_of_word": ("cialisx", set()),
+    "latin_suffix_of_word": ("xcialis", set()),
+    "latin_with_period": ("cialis.", {("pharma", "cialis", 1)}),
+    "latin_phrase_word": ("buy cialis now", {("pharma", "cialis", 1)}),
+    "latin_next_to_cjk": ("购买cialis药品", {("pharma", "cialis", 1)}),
+    "latin_after_digit": ("1cialis", set()),
+    "latin_underscore_is_separator": ("buy_cialis_now", {("pharma", "cialis", 1)}),
+    "latin_accented_neighbour": ("écialis", set()),
+    "latin_cyrillic_neighbour": ("жcialis", set()),
+    "multi_word_phrase": ("see our Online  Casino!", {("gambling", "online casino", 1)}),
+    "multi_word_phrase_split_word": ("online casinos", set()),
+    "alnum_term": ("code ab12 here", {("gambling", "ab12", 1)}),
+    "alnum_term_in_word": ("ab123", set()),
+    "mixed_term": ("限时cialis代购", {("pharma", "cialis", 1), ("mixed", "cialis代购", 1)}),
+    "symbol_edges_substring": ("x$$$ bonusy", set()),
+    "symbol_edge_start": ("win$$$ bonus", {("mixed", "$$$ bonus", 1)}),
+    "counted": ("viagra viagra, VIAGRA", {("pharma", "viagra", 3)}),
+    "evasion_traditional": ("代開發票", {("invoice", "代开发票", 1), ("shared", "代开发票", 1)}),
+    "evasion_fullwidth": ("ＶＩＡＧＲＡ", {("pharma", "viagra", 1)}),
+    "evasion_zero_width": ("vi\u200bag\u200dra", {("pharma", "viagra", 1)}),
+    "evasion_cjk_punct": ("代，购*处 方\u200b药", {("pharma", "代购处方药", 1)}),
+    "no_hit": ("普通的商务邮件，发票已收到。", set()),
+    "empty_text": ("", set()),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES.values(), ids=CASES.keys())
+def test_find(text: str, expected: set[tuple[str, str, int]]) -> None:
+    assert hits(text) == expected
+
+
+def test_empty_matcher() -> None:
+    empty = KeywordMatcher.build([])
+    assert empty.find("anything 代开发票") == []
+    assert len(empty) == 0
+    assert KeywordMatcher.build([wordlist("none")]).find("x") == []
+
+
+def test_hit_cap() -> None:
+    result = MATCHER.search(normalise("viagra " * 50 + "百家乐" * 50), max_hits=10)
+    assert result.truncated
+    assert sum(m.count for m in result.matches) == 10
+    exact = MATCHER.search(normalise("viagra " * 10), max_hits=10)
+    assert not exact.truncated and exact.matches[0].count == 10
+    assert sum(m.count for m in MATCHER.find(normalise("viagra " * 50), max_hits=7)) == 7
+
+
+def test_max_hits_zero_reports_truncation_only() -> None:
+    result = MATCHER.search("viagra", max_hits=0)
+    assert result.truncated and result.matches == ()
+
+
+def test_terms_and_len() -> None:
+    assert len(MATCHER) == 12
+    assert len(MATCHER.terms) == 12
+
+
+def test_thread_safety_smoke() -> None:
+    text = normalise("购买cialis代购 代開發票 online casino specialist " * 200)
+    expected = MATCHER.find(text)
+    results: list[object] = []
+
+    def worker() -> None:
+        for _ in range(20):
+            results.append(MATCHER.find(text))
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 320
+    assert all(result == expected for result in results)
+
+
+# --- properties -----------------------------------------------------------------------------
+
+CJK_TERMS = ["代开发票", "代购处方药", "百家乐", "发票代开"]
+LATIN_TERMS = ["cialis", "viagra", "fake invoice", "online casino"]
+INVISIBLE = [
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u202e",
+    "\u2066",
+    "\u034f",
+    "\u180e",
+    "\ufe0f",
+    "\u3164",
+]
+CJK_SEPARATORS = [" ", "*", "，", "。", "\n", "_", ".", "\u3000", "-", "、", "！"]
+TRADITIONAL = str.maketrans("开发票购处药门乐", "開發票購處藥門樂")
+filler = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
+
+
+@st.composite
+def evaded_cjk(draw: st.DrawFn) -> tuple[str, str]:
+    term = draw(st.sampled_from(CJK_TERMS))
+    if draw(st.booleans()):
+        term = term.translate(TRADITIONAL)
+    out = []
+    for ch in term:
+        out.append(ch)
+        out.append("".join(draw(st.lists(st.sampled_from(INVISIBLE + CJK_SEPARATORS), max_size=3))))
+    return term, "".join(out)
+
+
+@st.composite
+def evaded_latin(draw: st.DrawFn) -> tuple[str, str]:
+    term = draw(st.sampled_from(LATIN_TERMS))
+    out = []
+    for letter in term:
+        if letter == " ":
+            out.append(draw(st.sampled_from([" ", "  ", "\u3000", "\t", "\n "])))
+            continue
+        ch = letter.upper() if draw(st.booleans()) else letter
+        if draw(st.booleans()):
+            ch = chr(ord(ch) + 0xFEE0)  # full-width form
+        out.append(ch)
+        out.append("".join(draw(st.lists(st.sampled_from(INVISIBLE), max_size=2))))
+    return term, "".join(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(evaded_cjk(), filler, filler)
+def test_cjk_evasion_is_found(case: tuple[str, str], before: str, after: str) -> None:
+    term, evaded = case
+    found = {m.term.normalised for m in MATCHER.find(normalise(before + evaded + after))}
+    assert normalise(term) in found
+
+
+@settings(max_examples=300, deadline=None)
+@given(evaded_latin(), filler, filler)
+def test_latin_evasion_is_found(case: tuple[str, str], before: str, after: str) -> None:
+    term, evaded = case
+    found = {m.term.normalised for m in MATCHER.find(normalise(f"{before} {evaded} {after}"))}
+    assert term in found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_never_raises(text: str) -> None:
+    MATCHER.find(text)
+    MATCHER.find(normalise(text), max_hits=3)
