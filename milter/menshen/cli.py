@@ -1,11 +1,15 @@
 """The `menshen` command line.
 
-In:  argv. Subcommands: check, configtest, wordlist lint, wordlist test, version.
+In:  argv. Subcommands: check, configtest, wordlist lint, wordlist test, serve, reload,
+     version.
+     serve and reload run and steer the milter daemon (see menshen.daemon).
 Out: text (or one JSON object with --json) on stdout; problems on stderr.
 Exit status, as clamdscan and linters use it:
   check       0 accept, 1 any other verdict (quarantine, reject, tempfail), 2 usage/config error
   configtest  0 "configuration OK", 2 the errors
   wordlist    lint: 0 clean, 1 issues found, 2 unreadable input; test: 0 no hit, 1 hits, 2 error
+  serve       0 stopped by a signal, 1 cannot listen, 2 configuration error
+  reload      0 signalled, 2 configuration refused or no daemon running
 Fails: never with a traceback; an unexpected failure prints one line and exits 2.
 Thread safety: single-threaded command.
 """
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +27,8 @@ from typing import Any, TextIO
 
 from menshen import __version__
 from menshen.composition import Assembly, assemble, wordlist_source
-from menshen.config import Config, ConfigError, config_path, load_config
+from menshen.config import SOCKET_SPEC, Config, ConfigError, config_path, load_config
+from menshen.daemon import ServeOptions, read_pid_file, serve
 from menshen.keywords.lint import lint_wordlists
 from menshen.keywords.wordlist import WordlistError
 from menshen.model import Action, Envelope, ParsedMessage, TextSegment, Verdict, Where
@@ -121,6 +128,30 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--json", action="store_true", help="print one JSON object")
     test.add_argument("input", metavar="TEXT|FILE.eml")
     test.set_defaults(handler=_wordlist_test)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the milter daemon in the foreground",
+        description="Listen for Postfix on the configured socket. SIGTERM drains and stops; "
+        "SIGUSR1 (or `menshen reload`) reloads the configuration and wordlists.",
+    )
+    _add_config(serve)
+    serve.add_argument(
+        "--socket", metavar="unix:PATH|inet:PORT@HOST", help="overrides milter.socket"
+    )
+    serve.add_argument("--pid-file", type=Path, metavar="PATH", help="overrides milter.pid_file")
+    serve.set_defaults(handler=_serve)
+
+    reload = commands.add_parser(
+        "reload",
+        help="check the configuration, then tell the running daemon to reload it",
+        description="Validate the configuration and wordlists exactly as the daemon will; "
+        "when they are sound, send SIGUSR1 to the pid in the pid file. Exit 0 signalled, "
+        "2 refused (errors printed) or no daemon found.",
+    )
+    _add_config(reload)
+    reload.add_argument("--pid-file", type=Path, metavar="PATH", help="overrides milter.pid_file")
+    reload.set_defaults(handler=_reload)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=lambda _args: print(f"menshen {__version__}") or EXIT_OK)
@@ -226,6 +257,33 @@ def _print_verdict(verdict: Verdict, config: Config, out: TextIO) -> None:
         detail = f" {f.detail}" if f.detail else ""
         times = f" x{f.count}" if f.count != 1 else ""
         print(f"  {f.scanner} {f.code}{subject}{detail}{place}{times}", file=out)
+
+
+# --- serve and reload ---------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.socket is not None and not SOCKET_SPEC.match(args.socket):
+        raise _UsageError(f"--socket {args.socket!r}: expected unix:/PATH or inet:PORT@HOST")
+    options = ServeOptions(
+        config_file=config_path(args.config), socket=args.socket, pid_file=args.pid_file
+    )
+    return serve(options)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    config = _load(args)
+    assemble(config)  # the daemon would refuse what fails here; say so now
+    pid_file = args.pid_file or config.milter.pid_file
+    if pid_file is None:
+        raise _UsageError("no pid file: give --pid-file or set milter.pid_file")
+    try:
+        pid = read_pid_file(pid_file)
+    except (OSError, ValueError) as exc:
+        raise _UsageError(f"{pid_file}: no running daemon found ({exc})") from None
+    os.kill(pid, signal.SIGUSR1)
+    print(f"configuration OK; reload signalled to menshen (pid {pid})")
+    return EXIT_OK
 
 
 # --- configtest ---------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from menshen.model import Action, ExtractionLimits, SmtpReply
 from menshen.yamlsource import LocatedList, LocatedMap, YamlSyntaxError, load_located_yaml
 
 SYSTEM_CONFIG = Path("/etc/menshen/menshen.yml")
+DEFAULT_SOCKET = "unix:/var/spool/postfix/menshen/menshen.sock"
+SOCKET_SPEC = re.compile(r"^(unix:/\S+|inet6?:\d{1,5}(@\S+)?)$")
 BUILTIN_CONFIG_NAME = "<builtin>/menshen.yml"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -69,6 +71,19 @@ class WordlistConfig:
 
     def rule_for(self, category: str) -> CategoryRule:
         return self.categories.get(category, self.default_rule)
+
+
+# The categories of the lists shipped with menshen, when the file names none. A file that
+# has `wordlists.categories` replaces this table as a whole.
+DEFAULT_CATEGORIES: Mapping[str, CategoryRule] = MappingProxyType(
+    {
+        "invoice_fraud": CategoryRule(KeywordAction.REJECT, 10.0),
+        "gambling": CategoryRule(KeywordAction.REJECT, 10.0),
+        "pharma_spam": CategoryRule(KeywordAction.REJECT, 10.0),
+        "phishing": CategoryRule(KeywordAction.QUARANTINE, 5.0),
+        "confidential": CategoryRule(KeywordAction.QUARANTINE, 5.0),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +134,24 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MilterConfig:
+    """How the daemon meets Postfix."""
+
+    socket: str  # "unix:/path" or "inet:PORT@HOST"
+    socket_group: str  # group of a unix socket when that group exists (Postfix's smtpd)
+    pid_file: Path | None
+    timeout_seconds: int  # libmilter's I/O timeout towards the MTA
+    spool_memory_bytes: int  # a message larger than this is spooled to a temporary file
+    spool_directory: Path | None  # None: the system's temporary directory
+    drain_seconds: float  # on SIGTERM, how long in-flight connections may take to finish
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: str  # the file this came from, for messages
     limits: ExtractionLimits
     policy: PolicyConfig
+    milter: MilterConfig
 
 
 def builtin_config_text() -> str:
@@ -320,7 +349,17 @@ class _Reader:
         self.unknown_keys(
             root,
             "",
-            {"mode", "limits", "wordlists", "scoring", "actions", "replies", "headers", "lists"},
+            {
+                "mode",
+                "milter",
+                "limits",
+                "wordlists",
+                "scoring",
+                "actions",
+                "replies",
+                "headers",
+                "lists",
+            },
         )
         mode = self.choice(root, "mode", "", Mode.ENFORCE, Mode)
         limits = self.limits(root)
@@ -343,7 +382,55 @@ class _Reader:
             replies=replies,
             headers=headers,
         )
-        return Config(source=self.source, limits=limits, policy=policy)
+        return Config(source=self.source, limits=limits, policy=policy, milter=self.milter(root))
+
+    def milter(self, root: LocatedMap) -> MilterConfig:
+        path = "milter"
+        section = self.section(
+            root,
+            "milter",
+            "",
+            {
+                "socket",
+                "socket_group",
+                "pid_file",
+                "timeout_seconds",
+                "spool_memory_bytes",
+                "spool_directory",
+                "drain_seconds",
+            },
+        )
+
+        def socket_spec(raw: Any) -> str:
+            if not isinstance(raw, str) or not SOCKET_SPEC.match(raw):
+                raise ValueError("")
+            return raw
+
+        def name(raw: Any) -> str:
+            if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", raw):
+                raise ValueError("")
+            return raw
+
+        return MilterConfig(
+            socket=self.value(
+                section,
+                "socket",
+                path,
+                DEFAULT_SOCKET,
+                socket_spec,
+                '"unix:/absolute/path" or "inet:PORT@HOST"',
+            ),
+            socket_group=self.value(section, "socket_group", path, "postfix", name, "a group"),
+            pid_file=self.value(section, "pid_file", path, None, self.directory, "a file path"),
+            timeout_seconds=self.integer(section, "timeout_seconds", path, 600, minimum=1),
+            spool_memory_bytes=self.integer(
+                section, "spool_memory_bytes", path, 1024 * 1024, minimum=0
+            ),
+            spool_directory=self.value(
+                section, "spool_directory", path, None, self.directory, "a directory path"
+            ),
+            drain_seconds=self.number(section, "drain_seconds", path, 60.0, minimum=0),
+        )
 
     def limits(self, root: LocatedMap) -> ExtractionLimits:
         keys = {
@@ -387,6 +474,14 @@ class _Reader:
             weight=self.number(section, "default_weight", path, 1.0, minimum=0),
         )
         max_hits = self.integer(section, "max_hits", path, 1000, minimum=1)
+        if "categories" not in section:
+            # The shipped lists' categories, as the default file spells them out.
+            return WordlistConfig(
+                directory=directory,
+                default_rule=default_rule,
+                categories=MappingProxyType(dict(DEFAULT_CATEGORIES)),
+                max_hits=max_hits,
+            )
         categories: dict[str, CategoryRule] = {}
         raw_categories = section.get("categories")
         known = set(raw_categories) if isinstance(raw_categories, LocatedMap) else set()

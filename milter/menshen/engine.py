@@ -46,6 +46,12 @@ class Engine:
     def policy(self) -> PolicyConfig:
         return self._policy
 
+    @property
+    def own_header_names(self) -> tuple[str, ...]:
+        """Headers this engine adds; inbound copies of them must not be trusted."""
+        headers = self._policy.headers
+        return (headers.verdict, headers.tag)
+
     def evaluate(
         self, envelope: Envelope, raw: bytes, heartbeat: Heartbeat | None = None
     ) -> Verdict:

@@ -35,12 +35,23 @@ def test_builtin_default_loads_and_matches_the_code_defaults() -> None:
     assert config.policy.wordlists.rule_for("invoice_fraud").action is KeywordAction.REJECT
 
 
-def test_empty_file_means_all_defaults() -> None:
-    empty = parse_config("", "x.yml", base_dir=None)
+def test_empty_file_means_exactly_the_shipped_defaults() -> None:
+    # The shipped file says "an absent key takes the value shown here": hold it to that.
+    empty = parse_config("", BUILTIN_CONFIG_NAME, base_dir=None)
     builtin = load_config(None)
     assert empty.limits == builtin.limits
-    assert empty.policy.replies == builtin.policy.replies
-    assert empty.policy.scoring == builtin.policy.scoring
+    assert empty.milter == builtin.milter
+    assert dict(empty.policy.wordlists.categories) == dict(builtin.policy.wordlists.categories)
+    assert empty.policy.wordlists.default_rule == builtin.policy.wordlists.default_rule
+    for name in ("mode", "scoring", "on_limits", "allow", "deny", "replies", "headers"):
+        assert getattr(empty.policy, name) == getattr(builtin.policy, name), name
+
+
+def test_categories_given_replace_the_shipped_table() -> None:
+    config = parse_config(
+        "wordlists:\n  categories:\n    mine: {action: tag}\n", "x.yml", base_dir=None
+    )
+    assert list(config.policy.wordlists.categories) == ["mine"]
 
 
 def test_every_key_of_the_builtin_file_is_documented_by_a_comment() -> None:
