@@ -13,7 +13,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := postfix clamav-daemon libmilter-dev redis-server miltertest unicode-data \
                 python3-dev python3-venv gcc make
 
-.PHONY: all run test unit lint bench deps venv clean tables
+.PHONY: all run reload samples test unit lint bench deps venv clean tables
 
 all: test
 
@@ -37,10 +37,27 @@ $(VENV)/.installed: pyproject.toml .make/apt
 	$(PY) -m pip install -q -e '.[dev,redis]'
 	@touch $@
 
-# The main job. For now: validate the shipped configuration and decide every sample message
-# with the same engine the milter runs.
+# The main job: the milter daemon on the shipped default configuration, its socket in the
+# working tree (no root needed once set up). Stop it with Ctrl-C; reload with `make reload`.
+RUN_DIR := $(CURDIR)/run
 run: venv
-	$(BIN)/menshen configtest
+	@mkdir -p $(RUN_DIR)
+	@$(BIN)/menshen configtest
+	@echo
+	@echo "menshen is starting on unix:$(RUN_DIR)/menshen.sock"
+	@echo "  for Postfix (main.cf):  smtpd_milters = unix:$(RUN_DIR)/menshen.sock"
+	@echo "                          milter_default_action = tempfail"
+	@echo "  (a chrooted smtpd needs the socket under /var/spool/postfix: see postfix/README.md)"
+	@echo "  try a message offline:  $(BIN)/menshen check samples/kw-body-big5.eml"
+	@echo "  or through Postfix:     swaks --to you@example.com --body '请联系我们代开发票'"
+	@echo
+	$(BIN)/menshen serve --socket unix:$(RUN_DIR)/menshen.sock --pid-file $(RUN_DIR)/menshen.pid
+
+reload: venv
+	$(BIN)/menshen reload --pid-file $(RUN_DIR)/menshen.pid
+
+# Decide every sample message with the same engine the daemon runs.
+samples: venv
 	@for f in samples/*.eml; do \
 	  printf '%-40s ' "$$f"; \
 	  $(BIN)/menshen check --json "$$f" | $(PY) -c 'import json,sys; v=json.load(sys.stdin); print(v["action"], "-", v["reason"])'; \
@@ -65,4 +82,4 @@ tables: venv
 	$(PY) -m menshen.text.generate_tables
 
 clean:
-	rm -rf .make $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info milter/*.egg-info
+	rm -rf .make run $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info milter/*.egg-info
