@@ -101,6 +101,7 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         self._queue_id = ""
         self._spool: Spool | None = None
         self._own_headers: dict[str, int] = {}  # our header names seen inbound -> count
+        self._in_body = False
 
     def _drop_spool(self) -> None:
         if self._spool is not None:
@@ -116,6 +117,11 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
 
     # --- callbacks ---------------------------------------------------------------------
 
+    # Every step before end of message is a no-reply step: Postfix sends it without waiting
+    # for an answer, saving a round trip per command, and every decision (failures included)
+    # is made once, at end of message.
+
+    @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
         self._counter.opened()
         self._counted = True
@@ -127,10 +133,12 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             self._client_ip = hostaddr
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
+    @Milter.noreply
     def hello(self, heloname: str) -> int:
         self._helo = heloname or ""
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
+    @Milter.noreply
     @Milter.symlist("i", "{auth_authen}")
     def envfrom(self, mailfrom: str, *params: str) -> int:
         try:
@@ -143,9 +151,12 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             settings = self._spool_settings
             self._spool = Spool(settings.memory_bytes, settings.cap_bytes, settings.directory)
         except Exception:
-            return self._internal_error("MAIL FROM")
+            # No reply is possible here; without a spool, end of message answers 4xx.
+            self._log.exception("%s: internal error at MAIL FROM", self._qid())
+            self._drop_spool()
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
+    @Milter.noreply
     @Milter.symlist("i")
     def envrcpt(self, to: str, *params: str) -> int:
         self._recipients.append(to.strip().removeprefix("<").removesuffix(">"))
@@ -170,23 +181,26 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             self._spool_failed()
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
-    @Milter.noreply
+    @Milter.nocallback
     def eoh(self) -> int:
-        if self._spool is not None:
-            try:
-                self._spool.write(b"\r\n")
-            except OSError:
-                self._spool_failed()
+        # Not asked for: the blank line ending the headers is written with the first body
+        # chunk (or at end of message), which saves Postfix a command per message.
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     @Milter.noreply
     def body(self, chunk: bytes) -> int:
         if self._spool is not None:
             try:
+                self._end_headers()
                 self._spool.write(chunk)
             except OSError:
                 self._spool_failed()
         return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    def _end_headers(self) -> None:
+        if not self._in_body and self._spool is not None:
+            self._in_body = True
+            self._spool.write(b"\r\n")
 
     @Milter.symlist("i")
     def eom(self) -> int:
@@ -217,6 +231,7 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             # A spool that failed to write (disk full) was dropped: we cannot decide.
             self._log.warning("%s: message was not spooled completely; tempfail", self._qid())
             return self._reply(*REPLY_INTERNAL, action=Milter.TEMPFAIL)
+        self._end_headers()  # a message without a body still ends its headers
         raw = self._spool.read()
         envelope = Envelope(
             client_ip=self._client_ip,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +30,8 @@ class RecordingCtx(testctx.TestCtx):  # type: ignore[misc]
     """TestCtx that records quarantine() and honours negotiated no-reply steps.
 
     TestCtx treats NOREPLY (what a @noreply callback answers once the MTA agreed to skip
-    the reply) as "stop feeding"; libmilter and Postfix treat it as CONTINUE.
+    the reply) as "stop feeding"; libmilter and Postfix treat it as CONTINUE. The adapter
+    answers only at end of message, so every earlier step is a no-reply step.
     """
 
     def __init__(self) -> None:
@@ -40,6 +42,32 @@ class RecordingCtx(testctx.TestCtx):  # type: ignore[misc]
 
     def quarantine(self, reason: str) -> None:
         self.quarantined = reason
+
+    def _connect(
+        self, host: str = "localhost", helo: str = "spamrelay", ip: str = "1.2.3.4"
+    ) -> int:
+        self._negotiate()
+        self._stage = Milter.M_CONNECT
+        rc = _continued(Milter.connect_callback(self, host, socket.AF_INET, ip))
+        self._stage = None
+        if rc != Milter.CONTINUE:
+            self._close()
+            return rc
+        return self._helo(helo)
+
+    def _helo(self, helo: str) -> int:
+        self._stage = Milter.M_HELO
+        rc = _continued(self._priv.hello(helo))
+        self._stage = None
+        if rc != Milter.CONTINUE:
+            self._close()
+        return rc
+
+    def _envfrom(self, *s: str) -> int:
+        return _continued(super()._envfrom(*s))
+
+    def _envrcpt(self, s: str) -> int:
+        return _continued(super()._envrcpt(s))
 
     def _header(self, fld: str, val: object) -> int:
         return _continued(super()._header(fld, val))

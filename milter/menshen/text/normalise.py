@@ -95,22 +95,67 @@ def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
 
 _TABLE = _build_table()
 _CJK_CLASS = _char_class(_t.CJK)
-_ANY_MARK = re.compile(_char_class(_t.NONSPACING_MARKS))
-_MARKS_AFTER_LATIN = re.compile(
-    f"(?<=[{_class_body(list(_t.LATIN))}])(?:{_char_class(_t.NONSPACING_MARKS)})+"
-)
-# The leading CJK character is consumed and put back rather than looked behind for: a pattern
-# that starts with a character class lets the regex engine skip ahead in C to candidates.
-_CJK_SEPARATED = re.compile(f"({_CJK_CLASS})(?:{_char_class(_t.CJK_SEPARATORS)})+(?={_CJK_CLASS})")
+_SEPARATOR_CLASS = _char_class(_t.CJK_SEPARATORS)
+_MARK_CLASS = _char_class(_t.NONSPACING_MARKS)
+
+
+def _bmp_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    """The BMP part of ``ranges`` as one plain class, for text known to have no astral chars."""
+    return f"[{_class_body([(a, min(b, 0xFFFF)) for a, b in ranges if a <= 0xFFFF])}]"
+
+
+# Every search below starts with a plain character class wherever possible: the regex engine
+# then skips ahead in C to the candidates. The classes of ``_char_class`` are alternations
+# (so that BMP characters are not tested against the astral ranges) and lose that skip, so
+# each pattern also has a BMP-only variant, used when the text has no astral character.
+_ANY_ASTRAL = re.compile("[\\U00010000-\\U0010ffff]")
+_ANY_MARK = re.compile(_MARK_CLASS)
+_ANY_MARK_BMP = re.compile(_bmp_class(_t.NONSPACING_MARKS))
+_MARKS_AFTER_LATIN = re.compile(f"(?<=[{_class_body(list(_t.LATIN))}])(?:{_MARK_CLASS})+")
+_ANY_CJK = re.compile(_CJK_CLASS)
+_ANY_CJK_BMP = re.compile(_bmp_class(_t.CJK))
+
+
+def _separated(cjk: str, separator: str) -> re.Pattern[str]:
+    # A run of separators whose first character follows a CJK character (looked behind for
+    # only once a separator is found) and whose end is followed by one; the CJK characters
+    # are not consumed, so "代 开*发" loses both separators.
+    return re.compile(f"{separator}(?<={cjk}{separator}){separator}*(?={cjk})")
+
+
+_CJK_SEPARATED = _separated(_CJK_CLASS, _SEPARATOR_CLASS)
+_CJK_SEPARATED_BMP = _separated(_bmp_class(_t.CJK), _bmp_class(_t.CJK_SEPARATORS))
 # Unified ideographs of the BMP are starters that never compose with a neighbour, so NFKC can
 # be applied to the text between them piece by piece; NFKC of the whole string is several
 # times slower on Chinese text, where any full-width comma sends it down the slow path.
 _BETWEEN_IDEOGRAPHS = re.compile("[^\u4e00-\u9fff]+")
+# The full-width forms and the ideographic space are what keeps nearly all Chinese text from
+# being NFKC. Each is replaced by its compatibility decomposition (one ASCII character), which
+# leaves NFKD, and therefore NFKC, of the whole text unchanged; NFKC proper then runs only
+# when something else needs it.
+_FULLWIDTH = re.compile("[\u3000\uff01-\uff5e]")
+_FULLWIDTH_MAP = {chr(cp): unicodedata.normalize("NFKC", chr(cp)) for cp in range(0xFF01, 0xFF5F)}
+_FULLWIDTH_MAP["\u3000"] = " "
 # Most mail needs none of the table (simplified Chinese, plain English); finding that out with
 # one regex scan is far cheaper than str.translate, which looks up every non-ASCII character.
+# When only a few distinct characters need it (覆 乾 著 in simplified Chinese, a few accented
+# letters in French), str.replace of each is cheaper still. No image in the table is itself a
+# key (chains are resolved when the table is generated), so the replacements commute.
 _TABLE_RANGES = _merge(_TABLE)
 _NEEDS_TABLE_BMP = re.compile(f"[{_class_body([r for r in _TABLE_RANGES if r[1] <= 0xFFFF])}]")
-_ANY_ASTRAL = re.compile("[\\U00010000-\\U0010ffff]")
+_TABLE_STR = {
+    chr(cp): "" if to is None else chr(to) if isinstance(to, int) else to
+    for cp, to in _TABLE.items()
+}
+_MAX_REPLACED = 16
+_ASCII_TABLE = {cp: to for cp, to in _TABLE.items() if cp < 0x80}
+_ASCII_TABLE.update({ord(ch): " " for ch in "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"})
+# Every whitespace character but the space (str.isspace: all of them are in the BMP), as a
+# plain class: "[^\\S ]" would test the Unicode category of every character.
+_OTHER_SPACE = re.compile(
+    f"[{_class_body(_merge(cp for cp in range(0x10000) if chr(cp).isspace() and cp != 0x20))}]+"
+)
+_SPACES = re.compile("  +")
 _CJK_STARTS = tuple(first for first, _ in _t.CJK)
 _CJK_ENDS = tuple(last for _, last in _t.CJK)
 _MAX_PASSES = 3
@@ -129,24 +174,57 @@ def _nfkc_piece(match: re.Match[str]) -> str:
     return unicodedata.normalize("NFKC", match.group())
 
 
-def _first_group(match: re.Match[str]) -> str:
-    return match.group(1)
+def _nfkc(text: str) -> str:
+    for ch in set(_FULLWIDTH.findall(text)):
+        text = text.replace(ch, _FULLWIDTH_MAP[ch])
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return _BETWEEN_IDEOGRAPHS.sub(_nfkc_piece, text)
+
+
+def _fold(text: str, astral: bool) -> str:
+    """Step 3: ``text.translate(_TABLE)``, done the cheapest way for this text."""
+    found = _NEEDS_TABLE_BMP.findall(text)
+    if astral:
+        found += [ch for ch in _ANY_ASTRAL.findall(text) if ord(ch) in _TABLE]
+    if not found:
+        return text
+    distinct = set(found)
+    if len(distinct) > _MAX_REPLACED:
+        return text.translate(_TABLE)
+    for ch in distinct:
+        text = text.replace(ch, _TABLE_STR[ch])
+    return text
+
+
+def _collapse_spaces(text: str) -> str:
+    """Step 6 once every whitespace character is a space: ``" ".join(text.split())``."""
+    return _SPACES.sub(" ", text).strip(" ")
+
+
+def _ascii_pass(text: str) -> str:
+    # ASCII text is NFKC, casefolds as lower(), has no CJK, marks or folded letters; the table
+    # only removes controls, and whitespace controls become spaces here.
+    return _collapse_spaces(text.lower().translate(_ASCII_TABLE))
 
 
 def _one_pass(text: str) -> str:
+    if text.isascii():
+        return _ascii_pass(text)
+    astral = _ANY_ASTRAL.search(text) is not None
     if not unicodedata.is_normalized("NFKC", text):
-        text = _BETWEEN_IDEOGRAPHS.sub(_nfkc_piece, text)
+        text = _nfkc(text)
     # str.replace, not the table: these two are in nearly every Chinese text, and keeping
     # them out of the table lets most text skip str.translate altogether.
-    text = text.casefold().replace("。", ".").replace("、", ",")
-    if _NEEDS_TABLE_BMP.search(text) is not None or any(
-        ord(ch) in _TABLE for ch in _ANY_ASTRAL.findall(text)
-    ):
-        text = text.translate(_TABLE)
-    if _ANY_MARK.search(text) is not None:
+    text = _fold(text.casefold().replace("。", ".").replace("、", ","), astral)
+    if (_ANY_MARK if astral else _ANY_MARK_BMP).search(text) is not None:
         text = _MARKS_AFTER_LATIN.sub("", text)
-    text = _CJK_SEPARATED.sub(_first_group, text)
-    return " ".join(text.split())
+    if astral:
+        if _ANY_CJK.search(text) is not None:
+            text = _CJK_SEPARATED.sub("", text)
+    elif _ANY_CJK_BMP.search(text) is not None:
+        text = _CJK_SEPARATED_BMP.sub("", text)
+    return _collapse_spaces(_OTHER_SPACE.sub(" ", text))
 
 
 def normalise(text: str) -> str:
