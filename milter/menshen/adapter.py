@@ -305,6 +305,11 @@ def _printable(text: str) -> str:
     return text.encode("ascii", "backslashreplace").decode("ascii").replace("\n", "\\n")[:256]
 
 
+def stop() -> None:
+    """Tell libmilter to stop accepting and return from run()."""
+    Milter.milter.stop()
+
+
 def run(
     name: str,
     socket: str,
@@ -312,7 +317,7 @@ def run(
     timeout: int,
     after_open: Callable[[], None],
 ) -> None:
-    """Listen on `socket` and serve until libmilter is told to stop (SIGTERM/SIGINT/SIGHUP).
+    """Listen on `socket` and serve until stop() (or libmilter's own stop signals).
 
     The steps of pymilter's runmilter(), with a hook between opening the socket and
     accepting connections so the caller can set the socket's group and mode.

@@ -1,25 +1,29 @@
 """`menshen serve`: the daemon's composition root.
 
 In:  a config file (or the built-in default), an optional socket and pid-file override.
-Out: a milter listening on the configured socket until SIGTERM, SIGINT or SIGHUP (libmilter
-     treats all three as "stop"); then in-flight connections are drained and the process
-     exits 0. SIGUSR1 (or `menshen reload`) rebuilds the engine from the files and swaps it
-     in; a broken config or wordlist is refused and logged, and the running engine stays.
+Out: a milter listening on the configured socket until SIGTERM, SIGINT or SIGHUP (all three
+     stop, as in every libmilter daemon); then no new connection is taken, the connections
+     in flight finish their messages (up to milter.drain_seconds) and the process exits 0.
+     SIGUSR1 (or `menshen reload`) rebuilds the engine from the files and swaps it in; a
+     broken config or wordlist is refused and logged, and the running engine stays.
 Fails: exit 2 when the configuration or a wordlist cannot be loaded at start; exit 1 when
      the socket cannot be opened. Errors name the file and line.
-Thread safety: signals are blocked before any thread starts, so libmilter's signal thread
-     (and our reload thread for SIGUSR1) receive them; the engine is swapped by replacing
-     one reference, which connections read once per message.
+Thread safety: signals are blocked before any thread starts and taken by the main thread
+     with sigtimedwait; libmilter's accept loop runs in its own thread. The engine is
+     swapped by replacing one reference, which connections read once per message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import logging
 import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,21 +88,12 @@ def build_engine(config_file: Path | None) -> tuple[Config, Engine]:
 
 
 class Reloader:
-    """Waits for SIGUSR1 in its own thread and swaps in a freshly built engine."""
+    """Rebuilds the engine from the files and swaps it in, or refuses and keeps the old one."""
 
     def __init__(self, options: ServeOptions, slot: EngineSlot, logger: logging.Logger) -> None:
         self._options = options
         self._slot = slot
         self._log = logger
-        self._thread = threading.Thread(target=self._wait, name="menshen-reload", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _wait(self) -> None:
-        while True:
-            signal.sigwait({RELOAD_SIGNAL})
-            self.reload()
 
     def reload(self) -> bool:
         try:
@@ -116,10 +111,28 @@ class Reloader:
         return True
 
 
+class _MilterThread(threading.Thread):
+    """Runs libmilter's accept loop, so the main thread stays free to take signals."""
+
+    def __init__(self, run: Callable[[], None]) -> None:
+        super().__init__(name="menshen-milter", daemon=True)
+        self._run = run
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # reported by the main thread, which decides the exit
+            self.error = exc
+
+
 def serve(options: ServeOptions) -> int:
-    # Before any thread exists: threads inherit the mask, libmilter's signal thread then
-    # sigwaits for the stop signals and ours for SIGUSR1. A Python thread started earlier
-    # would make SIGTERM kill the process outright instead of stopping it cleanly.
+    # Before any thread exists: every thread inherits the mask, so the signals reach only
+    # threads that wait for them. The main thread waits for all of them; Linux gives a
+    # signal sent to the process to its main thread when that thread is waiting for it, so
+    # libmilter's own signal thread (which also waits for TERM, INT and HUP) does not see
+    # them and stop the sessions in flight. A Python thread started earlier would make
+    # SIGTERM kill the process outright.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS | {RELOAD_SIGNAL})
     logger = make_logger()
     try:
@@ -143,7 +156,8 @@ def serve(options: ServeOptions) -> int:
     except OSError as exc:
         logger.error("cannot create the directory of %s: %s", socket, exc.strerror or exc)
         return 1
-    Reloader(options, slot, logger).start()
+    reloader = Reloader(options, slot, logger)
+    listening = threading.Event()
 
     def factory() -> adapter.GuardMilter:
         return adapter.GuardMilter(slot.get, spool, counter, logger)
@@ -153,6 +167,7 @@ def serve(options: ServeOptions) -> int:
         _secure_socket(socket, settings.socket_group, created_directory, logger)
         if pid_file is not None:
             _write_pid_file(pid_file)
+        listening.set()
         logger.info(
             "menshen %s listening on %s (%s, mode %s)",
             __version__,
@@ -163,23 +178,75 @@ def serve(options: ServeOptions) -> int:
 
     # libmilter creates a unix socket with the process umask: 0660 at most, never world.
     previous_umask = os.umask(0o117)
+    milter = _MilterThread(
+        lambda: adapter.run(MILTER_NAME, socket, factory, settings.timeout_seconds, after_open)
+    )
+    milter.start()
     try:
-        adapter.run(MILTER_NAME, socket, factory, settings.timeout_seconds, after_open)
-    except Exception as exc:
-        logger.error("cannot serve on %s: %s", socket, exc)
-        return 1
+        _wait_for_signals(milter, reloader, socket, counter, settings.drain_seconds, logger)
     finally:
-        if pid_file is not None:
+        if pid_file is not None and listening.is_set():
             _remove_pid_file(pid_file)
-    logger.info("stopping: waiting for %d connection(s) to finish", counter.active)
-    if not counter.wait_idle(settings.drain_seconds):
-        logger.warning(
-            "stopped with %d connection(s) still open after %gs; their clients retry",
-            counter.active,
-            settings.drain_seconds,
-        )
+    if milter.error is not None:
+        logger.error("cannot serve on %s: %s", socket, milter.error)
+        return 1
     logger.info("stopped")
     return 0
+
+
+def _wait_for_signals(
+    milter: _MilterThread,
+    reloader: Reloader,
+    socket: str,
+    counter: adapter.ConnectionCounter,
+    drain_seconds: float,
+    logger: logging.Logger,
+) -> None:
+    """Reload on SIGUSR1; on a stop signal drain, then stop libmilter. Returns when stopped."""
+    waited = STOP_SIGNALS | {RELOAD_SIGNAL}
+    while milter.is_alive():
+        received = signal.sigtimedwait(waited, 0.5)
+        if received is None:
+            continue  # the milter thread may have ended on its own (socket error)
+        if received.si_signo == RELOAD_SIGNAL:
+            reloader.reload()
+            continue
+        _drain(socket, counter, drain_seconds, logger)
+        adapter.stop()
+        milter.join(timeout=30)
+        return
+
+
+def _drain(
+    socket: str, counter: adapter.ConnectionCounter, drain_seconds: float, logger: logging.Logger
+) -> None:
+    """Let the connections in flight finish their messages before libmilter stops.
+
+    libmilter's own stop abandons open sessions (its worker pool stops polling them), so
+    Postfix would wait for its milter timeout and then tempfail them. Instead the unix
+    socket's name is removed first: Postfix can no longer connect (new sessions get
+    milter_default_action, a 4xx) while the open sessions carry on.
+    """
+    path = _unix_path(socket)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    logger.info("stopping: waiting for %d connection(s) to finish", counter.active)
+    deadline = time.monotonic() + drain_seconds
+    while counter.active > 0:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            logger.warning(
+                "stopping with %d connection(s) still open after %gs; their clients retry",
+                counter.active,
+                drain_seconds,
+            )
+            return
+        # A second stop signal means "now".
+        received = signal.sigtimedwait(STOP_SIGNALS, min(left, 0.1))
+        if received is not None:
+            logger.warning("stopping now, %d connection(s) still open", counter.active)
+            return
 
 
 def _unix_path(socket: str) -> Path | None:
