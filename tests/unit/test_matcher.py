@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from menshen.keywords.matcher import KeywordMatcher
+from menshen.keywords.matcher import KeywordMatcher, is_word_char
 from menshen.keywords.wordlist import Term, Wordlist
 from menshen.text.normalise import normalise
 
@@ -195,3 +195,123 @@ def test_latin_evasion_is_found(case: tuple[str, str], before: str, after: str) 
 def test_never_raises(text: str) -> None:
     MATCHER.find(text)
     MATCHER.find(normalise(text), max_hits=3)
+
+
+# --- differential: the automaton against a plain reference -----------------------------------
+
+REFERENCE_TERMS = [
+    "cialis",
+    "ab12",
+    "12ab",
+    "fake invoice",
+    "$$$ bonus",
+    "!!!",
+    "example.com",
+    "e-mail",
+    "代开发票",
+    "发票",
+    "cialis代购",
+    "购买cialis",
+    "жcialis",
+    "cialisж",
+    "ж",
+    "a",
+    "1",
+    "x.y",
+    "(cialis)",
+    "代x",
+    "é",
+]
+REFERENCE = KeywordMatcher.build([wordlist("ref", *REFERENCE_TERMS)])
+PIECES = [
+    "cialis",
+    "specialist",
+    "ab12",
+    "12ab",
+    "fake",
+    "invoice",
+    "$$$",
+    "bonus",
+    "!",
+    "example",
+    ".com",
+    "e-mail",
+    "代开发票",
+    "代",
+    "购买",
+    "ж",
+    "жcialis",
+    "a",
+    "1",
+    "x",
+    ".",
+    ",",
+    "(",
+    ")",
+    " ",
+    "  ",
+    "_",
+    "-",
+    "é",
+    "\u0301",
+    "\x01",
+]
+
+
+def reference_hits(text: str, keys: list[str]) -> dict[str, int]:
+    """Every occurrence of each key with the documented boundary rules, by str.find."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        at = text.find(key)
+        while at >= 0:
+            end = at + len(key)
+            before = text[at - 1] if at else ""
+            after = text[end] if end < len(text) else ""
+            if not (is_word_char(key[0]) and is_word_char(before)) and not (
+                is_word_char(key[-1]) and is_word_char(after)
+            ):
+                counts[key] = counts.get(key, 0) + 1
+            at = text.find(key, at + 1)
+    return counts
+
+
+def matcher_hits(text: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for match in REFERENCE.find(text, max_hits=10**6):
+        found[match.term.normalised] = match.count
+    return found
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=25), st.text(max_size=10))
+def test_matches_reference(pieces: list[str], noise: str) -> None:
+    keys = sorted({normalise(t) for t in REFERENCE_TERMS})
+    for raw in ("".join(pieces), "".join(pieces) + noise, noise + "".join(pieces)):
+        text = normalise(raw)
+        assert matcher_hits(text) == reference_hits(text, keys), text
+
+
+def test_boundary_cases_against_reference() -> None:
+    keys = sorted({normalise(t) for t in REFERENCE_TERMS})
+    for raw in [
+        "cialis",
+        "(cialis)",
+        "购买cialis药品",
+        "specialist",
+        "1cialis",
+        "écialis",
+        "жcialis x",
+        "cialisжx",
+        "cialisж x",
+        "win$$$ bonus!!!!",
+        "see example.com, e-mail",
+        "12ab ab12 ab123 x12ab",
+        "代xy 代x",
+    ]:
+        text = normalise(raw)
+        assert matcher_hits(text) == reference_hits(text, keys), raw
+
+
+def test_pathological_inside_words_are_not_candidates() -> None:
+    text = normalise("specialist " * 20_000)
+    assert MATCHER.find(text) == []

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from menshen.text import normalise as normalise_module
+from menshen.text import unihan_tables
 from menshen.text.normalise import is_cjk, normalise
 
 CASES = {
@@ -98,3 +102,76 @@ def test_idempotent_on_cjk_and_marks(text: str) -> None:
     mixed = text + "代\u0301 \u200bé\u0308" + text
     once = normalise(mixed)
     assert normalise(once) == once
+
+
+# --- differential: the fast paths against the documented steps, done the slow, plain way ----
+
+
+def _is_separator(ch: str) -> bool:
+    return any(first <= ord(ch) <= last for first, last in unihan_tables.CJK_SEPARATORS)
+
+
+def _reference_pass(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = text.replace("。", ".").replace("、", ",").translate(normalise_module._TABLE)
+    text = normalise_module._MARKS_AFTER_LATIN.sub("", text)
+    out = ""
+    i = 0
+    while i < len(text):
+        j = i
+        while j < len(text) and _is_separator(text[j]):
+            j += 1
+        if i < j < len(text) and out and is_cjk(out[-1]) and is_cjk(text[j]):
+            i = j  # a run of separators between two CJK characters
+            continue
+        end = max(j, i + 1)
+        out += text[i:end]
+        i = end
+    return " ".join(out.split())
+
+
+def reference_normalise(text: str) -> str:
+    result = _reference_pass(text)
+    for _ in range(2):
+        if unicodedata.is_normalized("NFKC", result):
+            break
+        again = _reference_pass(result)
+        if again == result:
+            break
+        result = again
+    return result
+
+
+MIXED_CHARS = (
+    "abc XYZ019\t\n\r\x00\x1c\x85\xa0,.(*_-$代开发票開發覆乾著，。、：；！\u3000ＡＢ０ｚ"
+    "\u200b\u0301\u0336éÉ\u2028\U00020000𝐜\ufe0f\U000e0100か\u3099ｶßİ\ud800ǰ<\u0338＜ж"
+)
+MIXED = st.sampled_from(list(MIXED_CHARS))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=MIXED, max_size=40)))
+def test_matches_reference(text: str) -> None:
+    assert normalise(text) == reference_normalise(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+def test_ascii_path_matches_reference(text: str) -> None:
+    assert normalise(text) == reference_normalise(text)
+    once = normalise(text)
+    assert normalise(once) == once
+
+
+def test_fold_many_distinct_characters_uses_the_table() -> None:
+    traditional = "".join(
+        chr(cp) for cp in list(normalise_module._TABLE)[:400] if chr(cp).isprintable()
+    )
+    assert normalise(traditional) == reference_normalise(traditional)
+    assert normalise("乾著覆 代開發票") == reference_normalise("乾著覆 代開發票")
+
+
+def test_separators_next_to_astral_cjk() -> None:
+    assert normalise("𠀀 ，代") == "𠀀代"
+    assert normalise("代 𠀀") == "代𠀀"
+    assert normalise("a 𠀀 b") == "a 𠀀 b"

@@ -18,9 +18,19 @@ and offsets become byte offsets.
 
 Word boundaries: a term whose first (last) character is a letter or digit of a non-CJK script
 matches only where the text character before (after) the hit is not such a letter or digit:
-"cialis" hits "buy cialis now", "cialis." and "购买cialis药品", but not "specialist". CJK edges
-match anywhere, as Chinese has no spaces between words. Edges that are punctuation or symbols
-need no boundary either. Boundary checks run in Python only for candidate hits.
+"cialis" hits "buy cialis now", "(cialis)", "cialis." and "购买cialis药品", but not "specialist",
+"1cialis" or "жcialis". CJK edges match anywhere, as Chinese has no spaces between words.
+Edges that are punctuation or symbols need no boundary either.
+
+The start of an ASCII word is structural: before the scan, a marker byte (0x01, which
+``normalise`` never leaves in a text) is inserted before every ASCII letter or digit that
+follows a byte other than an ASCII letter or digit (a space, punctuation, the last byte of a
+non-ASCII character) and at the start of the text. Keys are transformed in the same way, and a
+key that starts with an ASCII letter or digit is prefixed with the marker, so it can only match
+at a word start: "specialist" is no candidate for "cialis", and the automaton enters the states
+of the Latin terms only at word starts (within a word, a letter is a cheap miss at the root).
+Only a marker that follows a non-ASCII character ("жcialis", "购买cialis") and the end of
+a hit are checked in Python, for candidate hits only.
 """
 
 from __future__ import annotations
@@ -53,6 +63,36 @@ def is_word_char(ch: str) -> bool:
     return ch.isalnum() and not is_cjk(ch)
 
 
+_MARK = b"\x01"
+_ALNUM = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Byte classes for finding where a marker goes: "a" ASCII letter or digit, " " the space
+# (handled by one bytes.replace), "p" every other byte.
+_CLASSES = bytes(
+    ord("a") if byte in _ALNUM else ord(" ") if byte == 0x20 else ord("p") for byte in range(256)
+)
+
+
+def _mark_words(data: bytes) -> bytes:
+    """Insert the marker before every ASCII letter or digit that does not follow one.
+
+    Context-free: the result for a key depends only on the key, except for the marker before
+    its first byte, which ``KeywordMatcher.build`` adds for keys that start a word.
+    """
+    classes = data.translate(_CLASSES)
+    at = classes.find(b"pa")
+    if at >= 0:
+        # Punctuation or a non-ASCII character before a word: rare next to the spaces.
+        pieces = []
+        last = 0
+        while at >= 0:
+            pieces.append(data[last : at + 1])
+            last = at + 1
+            at = classes.find(b"pa", last)
+        pieces.append(data[last:])
+        data = _MARK.join(pieces)
+    return data.replace(b" ", b" " + _MARK)
+
+
 def _char_before(data: str, start: int) -> str:
     """The character ending just before byte offset ``start`` of latin-1-viewed UTF-8."""
     if start <= 0:
@@ -65,7 +105,9 @@ def _char_before(data: str, start: int) -> str:
 
 
 def _char_after(data: str, end: int) -> str:
-    """The character starting at byte offset ``end`` (one past the hit)."""
+    """The character starting at byte offset ``end`` (one past the hit), markers skipped."""
+    if end < len(data) and data[end] == "\x01":
+        end += 1  # "cialisжx": the marker before x follows a hit that ends in a letter
     if end >= len(data):
         return ""
     lead = ord(data[end])
@@ -76,9 +118,10 @@ def _char_after(data: str, end: int) -> str:
 @dataclass(frozen=True, slots=True)
 class _Key:
     group: int  # index into KeywordMatcher._groups
-    length: int  # bytes
-    check_before: bool
-    check_after: bool
+    length: int  # bytes, markers included
+    check_before: bool  # a word character before the hit rejects it
+    check_after: bool  # a word character after the hit rejects it
+    marked: bool  # starts with the marker: the hit starts a word unless a non-ASCII char precedes
 
 
 class KeywordMatcher:
@@ -103,9 +146,18 @@ class KeywordMatcher:
         automaton = ahocorasick.Automaton()
         groups: list[tuple[Term, ...]] = []
         for key, terms in by_key.items():
-            encoded = key.encode("utf-8", "surrogatepass").decode("latin-1")
-            value = _Key(len(groups), len(encoded), is_word_char(key[0]), is_word_char(key[-1]))
-            automaton.add_word(encoded, value)
+            encoded = _mark_words(key.encode("utf-8", "surrogatepass"))
+            ascii_start = key[0].isascii() and key[0].isalnum()
+            if ascii_start:
+                encoded = _MARK + encoded
+            value = _Key(
+                len(groups),
+                len(encoded),
+                is_word_char(key[0]) and not ascii_start,
+                is_word_char(key[-1]),
+                ascii_start,
+            )
+            automaton.add_word(encoded.decode("latin-1"), value)
             groups.append(tuple(terms))
         automaton.make_automaton()
         return cls(automaton, tuple(groups))
@@ -122,13 +174,21 @@ class KeywordMatcher:
         """Find the terms in ``normalised_text``; stop after ``max_hits`` hits (all terms)."""
         if self._automaton is None or not normalised_text:
             return SearchResult((), False)
-        data = normalised_text.encode("utf-8", "surrogatepass").decode("latin-1")
+        # The leading space marks a word at the start of the text.
+        data = _mark_words(b" " + normalised_text.encode("utf-8", "surrogatepass")).decode(
+            "latin-1"
+        )
         counts: dict[int, int] = {}
         hits = 0
         truncated = False
         for last, key in self._automaton.iter(data):  # type: ignore[attr-defined]
             start = last + 1 - key.length
-            if key.check_before and is_word_char(_char_before(data, start)):
+            if key.marked:
+                # The byte before the marker is a space or punctuation unless it ends a
+                # non-ASCII character, which may be a letter ("жcialis").
+                if data[start - 1] >= "\x80" and is_word_char(_char_before(data, start)):
+                    continue
+            elif key.check_before and is_word_char(_char_before(data, start)):
                 continue
             if key.check_after and is_word_char(_char_after(data, last + 1)):
                 continue
