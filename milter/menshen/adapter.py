@@ -90,8 +90,26 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         self._client_ip = ""
         self._client_name = ""
         self._helo = ""
-        self._counted = False
+        # Counted from negotiation on (the MTA waits for that answer), so a session whose
+        # later no-reply commands are still queued is already counted when a stop begins.
+        self._counter.opened()
+        self._counted = True
         self._reset_message()
+
+    def setsymlist(self, stage: int, *macros: str) -> Any:
+        """Ask for these macros at this stage (called by negotiate for @symlist callbacks).
+
+        pymilter 1.0.5 passes the C layer bytes where it needs str; its negotiate() then
+        swallows the TypeError and falls back to ALL_OPTS, silently dropping every no-reply
+        step and macro list this class declares. Without the SETSYMLIST action the MTA's
+        default macros still arrive, so the lists are skipped rather than failing.
+        """
+        if not self._actions & Milter.SETSYMLIST:
+            return Milter.CONTINUE
+        names = " ".join(name for group in macros for name in group.split())
+        if len(names.split()) > 5:
+            raise ValueError("the MTA takes at most 5 macros per stage")
+        return self._ctx.setsymlist(stage, names)
 
     # --- per-message state -------------------------------------------------------------
 
@@ -126,8 +144,6 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
 
     @Milter.noreply
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
-        self._counter.opened()
-        self._counted = True
         self._client_name = hostname or ""
         # AF_INET/AF_INET6 give (address, port, ...); a unix-socket or local client has none.
         if isinstance(hostaddr, tuple) and hostaddr:
@@ -179,6 +195,8 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
                 if name.lower() == own.lower():
                     self._own_headers[own] = self._own_headers.get(own, 0) + 1
         try:
+            if b"\n" in value:  # folded: Postfix joins continuation lines with a bare LF
+                value = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
             self._spool.write(name.encode("utf-8", "surrogateescape") + b":" + value + b"\r\n")
         except OSError:
             self._spool_failed()
@@ -271,8 +289,10 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         for name, count in self._own_headers.items():
             for index in range(count, 0, -1):
                 self.chgheader(name, index, "")
+        # With leading spaces negotiated, the MTA writes "Name:" + value exactly as given.
+        space = " " if self._protocol & Milter.P_HDR_LEADSPC else ""
         for name, value in verdict.headers:
-            self.addheader(name, value)
+            self.addheader(name, space + value)
         if verdict.action is Action.QUARANTINE:
             self.quarantine(verdict.reason)
         return Milter.ACCEPT  # type: ignore[no-any-return]
