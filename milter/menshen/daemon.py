@@ -8,8 +8,9 @@ Out: a milter listening on the configured socket until SIGTERM, SIGINT or SIGHUP
      broken config or wordlist is refused and logged, and the running engine stays.
 Fails: exit 2 when the configuration or a wordlist cannot be loaded at start; exit 1 when
      the socket cannot be opened. Errors name the file and line.
-Thread safety: signals are blocked before any thread starts and taken by the main thread
-     with sigtimedwait; libmilter's accept loop runs in its own thread. The engine is
+Thread safety: signals are blocked before any thread starts and taken by the main thread,
+     which only waits for them; libmilter's accept loop and reloads run in their own
+     threads. The engine is
      swapped by replacing one reference, which connections read once per message.
 """
 
@@ -36,6 +37,7 @@ from menshen.keywords.wordlist import WordlistError
 MILTER_NAME = "menshen"
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 RELOAD_SIGNAL = signal.SIGUSR1
+ENDED_SIGNAL = signal.SIGUSR2  # sent by the milter thread to the process when it ends
 
 
 class EngineSlot:
@@ -124,6 +126,38 @@ class _MilterThread(threading.Thread):
             self._run()
         except BaseException as exc:  # reported by the main thread, which decides the exit
             self.error = exc
+        finally:
+            # Wake the main thread, which waits for nothing but signals.
+            os.kill(os.getpid(), ENDED_SIGNAL)
+
+
+class _ReloadThread:
+    """Reloads off the main thread, so the main thread is back waiting for signals at once.
+
+    A SIGUSR1 that arrives during a reload queues exactly one more reload.
+    """
+
+    def __init__(self, reloader: Reloader) -> None:
+        self._reloader = reloader
+        self._lock = threading.Lock()
+        self._pending = threading.Semaphore(0)
+        self._queued = False
+        self._thread = threading.Thread(target=self._loop, name="menshen-reload", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        self._pending.release()
+
+    def _loop(self) -> None:
+        while True:
+            self._pending.acquire()
+            with self._lock:
+                self._queued = False
+            self._reloader.reload()
 
 
 def serve(options: ServeOptions) -> int:
@@ -133,7 +167,7 @@ def serve(options: ServeOptions) -> int:
     # libmilter's own signal thread (which also waits for TERM, INT and HUP) does not see
     # them and stop the sessions in flight. A Python thread started earlier would make
     # SIGTERM kill the process outright.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS | {RELOAD_SIGNAL})
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS | {RELOAD_SIGNAL, ENDED_SIGNAL})
     logger = make_logger()
     try:
         config, engine = build_engine(options.config_file)
@@ -164,6 +198,8 @@ def serve(options: ServeOptions) -> int:
 
     def after_open() -> None:
         os.umask(previous_umask)
+        if previous_group is not None:
+            os.setegid(previous_group)
         _secure_socket(socket, settings.socket_group, created_directory, logger)
         if pid_file is not None:
             _write_pid_file(pid_file)
@@ -176,8 +212,10 @@ def serve(options: ServeOptions) -> int:
             config.policy.mode.value,
         )
 
-    # libmilter creates a unix socket with the process umask: 0660 at most, never world.
+    # libmilter creates a unix socket with the process umask and group: 0660 at most, never
+    # world, and already in Postfix's group, so smtpd can never find it unusable.
     previous_umask = os.umask(0o117)
+    previous_group = _use_group_for_new_files(socket, settings.socket_group)
     milter = _MilterThread(
         lambda: adapter.run(MILTER_NAME, socket, factory, settings.timeout_seconds, after_open)
     )
@@ -202,14 +240,20 @@ def _wait_for_signals(
     drain_seconds: float,
     logger: logging.Logger,
 ) -> None:
-    """Reload on SIGUSR1; on a stop signal drain, then stop libmilter. Returns when stopped."""
-    waited = STOP_SIGNALS | {RELOAD_SIGNAL}
+    """Reload on SIGUSR1; on a stop signal drain, then stop libmilter. Returns when stopped.
+
+    The main thread does nothing but wait here, so that a stop signal always finds it
+    waiting: libmilter's signal thread waits for the same signals and would otherwise stop
+    at once, abandoning the messages in flight.
+    """
+    reloads = _ReloadThread(reloader)
+    waited = STOP_SIGNALS | {RELOAD_SIGNAL, ENDED_SIGNAL}
     while milter.is_alive():
-        received = signal.sigtimedwait(waited, 0.5)
-        if received is None:
-            continue  # the milter thread may have ended on its own (socket error)
-        if received.si_signo == RELOAD_SIGNAL:
-            reloader.reload()
+        received = signal.sigwait(waited)
+        if received == ENDED_SIGNAL:
+            continue  # the accept loop ended by itself (a socket error): is_alive says so
+        if received == RELOAD_SIGNAL:
+            reloads.request()
             continue
         _drain(socket, counter, drain_seconds, logger)
         adapter.stop()
@@ -260,6 +304,22 @@ def _prepare_socket_directory(socket: str) -> bool:
         return False
     path.parent.mkdir(mode=0o750, parents=True)
     return True
+
+
+def _use_group_for_new_files(socket: str, group: str) -> int | None:
+    """Make new files belong to `group` (when we may); returns the group to restore."""
+    if _unix_path(socket) is None:
+        return None
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None
+    previous = os.getegid()
+    try:
+        os.setegid(gid)
+    except PermissionError:
+        return None  # not root and not a member: _secure_socket tries chown afterwards
+    return previous
 
 
 def _secure_socket(

@@ -137,6 +137,10 @@ class MenshenDaemon:
                 f"menshen serve exited with status {status} before listening on "
                 f"{self.socket}\n{self._tail()}"
             )
+        # "listening on" is logged once the socket has its group and mode: only then can
+        # Postfix's smtpd (not root) connect, however early root's probe succeeds.
+        if "listening on" not in self.log_text():
+            return None
         return True if unix_socket_accepts(self.socket) else None
 
     def _tail(self) -> str:
