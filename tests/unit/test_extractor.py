@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from menshen.extraction import Extractor
+from menshen.extraction import extractor as extractor_module
 from menshen.model import ExtractionLimits, ParsedMessage, Where
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -606,3 +607,39 @@ _MIME_TOKENS = st.sampled_from(
 def test_never_raises_on_mime_soup(raw: bytes) -> None:
     parsed = EXTRACTOR.extract(raw)
     assert isinstance(parsed, ParsedMessage)
+
+
+# --- the single-part fast path ---------------------------------------------------------------
+
+
+def _single_part_messages() -> list[tuple[str, bytes]]:
+    cases = [(path.name, path.read_bytes()) for path in sorted(SAMPLES.glob("*.eml"))]
+    cases += [
+        ("lf-only", b"Subject: a\nContent-Type: text/plain\n\nbody\n"),
+        ("no-blank-line", b"Subject: a\nnot a header line\nmore\n"),
+        (
+            "8bit-gbk",
+            b"Subject: x\r\nContent-Type: text/plain; charset=gbk\r\n\r\n"
+            + "代开发票".encode("gbk")
+            + b"\r\n",
+        ),
+        (
+            "two-content-types",
+            b"Content-Type: text/plain\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n",
+        ),
+        ("folded", b"Subject: =?utf-8?B?5Luj5byA?=\r\n =?utf-8?B?5Y+R56Wo?=\r\n\r\nhi\r\n"),
+        ("headers-only", b"Subject: only headers\r\n"),
+    ]
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), _single_part_messages(), ids=[n for n, _ in _single_part_messages()]
+)
+def test_single_part_fast_path_matches_the_full_parser(
+    name: str, raw: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = Extractor(ExtractionLimits()).extract(raw)
+    monkeypatch.setattr(extractor_module, "_parse_single_part", lambda data: None)
+    full = Extractor(ExtractionLimits()).extract(raw)
+    assert fast == full

@@ -38,6 +38,7 @@ Thread safety: an Extractor holds only immutable configuration; `extract` keeps 
 from __future__ import annotations
 
 import binascii
+import re
 import time
 from collections.abc import Callable
 from email.message import Message
@@ -118,6 +119,7 @@ class _RawHeaders(Compat32):
 
 
 _POLICY = _RawHeaders()
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 def _join(path: str, index: int) -> str:
@@ -127,6 +129,34 @@ def _join(path: str, index: int) -> str:
 def _extension(filename: str) -> str:
     dot = filename.rfind(".")
     return filename[dot:].lower().rstrip(". \t") if dot >= 0 else ""
+
+
+def _parse_single_part(data: bytes) -> Message | None:
+    """Parse a message that is not multipart without reading its body line by line.
+
+    The stdlib feed parser walks every body line even when it only stores them; for a
+    single-part message that was the larger part of the work. The header block is parsed
+    as usual and the body attached as the stored payload, exactly as compat32 keeps it.
+    Returns None (use the full parser) for multipart and message/* types, for a header
+    block that does not end in a blank line, and whenever the parse looks unusual.
+    """
+    end = _HEADER_END.search(data)
+    if end is None:
+        return None
+    head = data[: end.end()]
+    try:
+        message = BytesParser(policy=_POLICY).parsebytes(head, headersonly=True)
+    except Exception:
+        return None
+    # Lines the parser did not take as headers became body: that needs the full parser.
+    if message.get_payload() or message.defects:
+        return None
+    if message.get_content_maintype() in ("multipart", "message"):
+        return None
+    if len(message.get_all("content-type", ())) > 1:
+        return None
+    message.set_payload(data[end.end() :].decode("ascii", "surrogateescape"))
+    return message
 
 
 def _payload_bytes(node: Message) -> bytes:
@@ -266,6 +296,9 @@ class _Run:
     # -- parsing -----------------------------------------------------------------------
 
     def parse(self, data: bytes, path: str) -> Message | None:
+        single = _parse_single_part(data)
+        if single is not None:
+            return single
         try:
             return BytesParser(policy=_POLICY).parsebytes(data)
         except Exception as exc:
