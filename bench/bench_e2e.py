@@ -1,14 +1,17 @@
 """End-to-end throughput: smtp-source -> private Postfix (± `menshen serve`) -> smtp-sink.
 
 In:  `run(quick=False)`; standalone: `python bench/bench_e2e.py [--quick]` (as root, with
-     Postfix installed: `make deps`). Two private Postfix instances run side by side on
-     loopback (tests/rig/postfix_rig.py): "bare" (no milter) and "menshen" (smtpd_milters =
-     the unix socket of `menshen serve` with the default configuration, i.e. the shipped
-     wordlists and keyword checks). smtp-source sends one fixed, realistic 20 KB mixed
+     Postfix installed: `make deps`). Three private Postfix instances run side by side on
+     loopback (tests/rig/postfix_rig.py): "bare" (no milter), "null" (bench/null_milter.py,
+     a pymilter milter declared like menshen's adapter that accepts without looking: the
+     floor of any pymilter milter) and "menshen" (smtpd_milters = the unix socket of
+     `menshen serve` with the default configuration, i.e. the shipped wordlists and
+     keyword checks). smtp-source sends one fixed, realistic 20 KB mixed
      Chinese/English message (UTF-8, base64; checked to be accepted by the engine) in 20
      parallel sessions, one message per session. Runs alternate A B A B ... after one
      untimed warm-up run each; figures are medians over the repetitions.
-Out: a JSON-able dict: bare_msgs_s, menshen_msgs_s, ratio (menshen / bare),
+Out: a JSON-able dict: bare_msgs_s, null_milter_msgs_s, menshen_msgs_s, ratio (menshen /
+     bare), null_milter_ratio,
      milter_cpu_ms_per_msg, postfix_cpu_ms_per_msg_{bare,menshen}, the per-repetition lists,
      and the parameters. Throughput = messages counted by smtp-sink (`-c`) / wall time from
      the start of smtp-source to the last message at the sink. CPU comes from /proc
@@ -111,39 +114,46 @@ def accepted_message(workdir: Path) -> tuple[Path, int]:
 
 
 class Milter:
-    """`menshen serve` with the default configuration on a unix socket."""
+    """A milter process on a unix socket: `menshen serve` (default config) or the null one."""
 
-    def __init__(self, workdir: Path, socket: Path) -> None:
+    def __init__(self, workdir: Path, socket: Path, null: bool = False) -> None:
         self.socket = socket
+        self.null = null
+        name = "null" if null else "menshen"
         self.config = workdir / "menshen.yml"
         # Only `mode`: every other key keeps its shipped default (wordlists included).
         self.config.write_text("mode: enforce\n")
-        self.log_path = workdir / "menshen.log"
+        self.log_path = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
+    def argv(self) -> list[str]:
+        if self.null:
+            return [sys.executable, str(HERE / "null_milter.py"), f"unix:{self.socket}"]
+        return [
+            menshen_executable(),
+            "serve",
+            "-c",
+            str(self.config),
+            "--socket",
+            f"unix:{self.socket}",
+        ]
+
     def start(self, timeout: float = 30.0) -> None:
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    menshen_executable(),
-                    "serve",
-                    "-c",
-                    str(self.config),
-                    "--socket",
-                    f"unix:{self.socket}",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
+                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
 
         def listening() -> bool | None:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RigError(f"menshen serve exited: {tail(self.log_path)}")
+                raise RigError(f"{self.argv()[1]} exited: {tail(self.log_path)}")
+            if not self.null and "listening on" not in self.log_path.read_text():
+                return None  # menshen logs this once the socket has its group and mode
             return True if unix_socket_accepts(self.socket) else None
 
-        wait_until(listening, timeout, "menshen serve", lambda: tail(self.log_path))
+        wait_until(listening, timeout, " ".join(self.argv()[:2]), lambda: tail(self.log_path))
 
     def cpu(self) -> float:
         assert self.process is not None
@@ -235,22 +245,29 @@ def run(quick: bool = False) -> dict[str, Any]:
     # smtpd and smtp-sink run as `postfix` and must traverse this tree (see postfix_rig).
     base.chmod(0o755)
     socket = base / "run" / "menshen.sock"
+    null_socket = base / "run-null" / "null.sock"
     bare = PostfixRig(base / "bare", None, dump=False, count=True)
     guarded = PostfixRig(base / "menshen", socket, dump=False, count=True)
+    nulled = PostfixRig(base / "null", null_socket, dump=False, count=True)
     milter = Milter(base, socket)
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "menshen": []}
+    null = Milter(base, null_socket, null=True)
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "null": [], "menshen": []}
     load_at_start = os.getloadavg()
     try:
         message_file, size = accepted_message(base)
         milter.start()
+        null.start()
         bare.start()
         guarded.start()
+        nulled.start()
         warmup = max(SESSIONS * 5, count // 10)
         one_run(bare, message_file, warmup, None, deadline_s)
+        one_run(nulled, message_file, warmup, null, deadline_s)
         one_run(guarded, message_file, warmup, milter, deadline_s)
         accepted_before = milter.accepted()
         for _ in range(repetitions):
             runs["bare"].append(one_run(bare, message_file, count, None, deadline_s))
+            runs["null"].append(one_run(nulled, message_file, count, null, deadline_s))
             runs["menshen"].append(one_run(guarded, message_file, count, milter, deadline_s))
         accepted = milter.accepted() - accepted_before
         if accepted != count * repetitions:
@@ -259,8 +276,10 @@ def run(quick: bool = False) -> dict[str, Any]:
                 f"{tail(milter.log_path)}"
             )
     finally:
+        nulled.stop()
         guarded.stop()
         bare.stop()
+        null.stop()
         milter.stop()
         if not os.environ.get("MENSHEN_KEEP_RIG"):
             shutil.rmtree(base, ignore_errors=True)
@@ -270,13 +289,18 @@ def run(quick: bool = False) -> dict[str, Any]:
 
     bare_msgs_s = median("bare", "msgs_s")
     menshen_msgs_s = median("menshen", "msgs_s")
+    null_msgs_s = median("null", "msgs_s")
     return {
         "bare_msgs_s": round(bare_msgs_s, 1),
         "menshen_msgs_s": round(menshen_msgs_s, 1),
+        "null_milter_msgs_s": round(null_msgs_s, 1),
         "ratio": round(menshen_msgs_s / bare_msgs_s, 3),
+        "null_milter_ratio": round(null_msgs_s / bare_msgs_s, 3),
         "milter_cpu_ms_per_msg": round(median("menshen", "milter_cpu_ms_per_msg"), 3),
+        "null_milter_cpu_ms_per_msg": round(median("null", "milter_cpu_ms_per_msg"), 3),
         "postfix_cpu_ms_per_msg_bare": round(median("bare", "postfix_cpu_ms_per_msg"), 3),
         "postfix_cpu_ms_per_msg_menshen": round(median("menshen", "postfix_cpu_ms_per_msg"), 3),
+        "postfix_cpu_ms_per_msg_null": round(median("null", "postfix_cpu_ms_per_msg"), 3),
         "repetitions": {
             kind: [{k: round(v, 3) for k, v in r.items()} for r in results]
             for kind, results in runs.items()
@@ -289,7 +313,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "messages_per_session": 1,
             "milter_socket": "unix",
             "milter_config": "defaults (shipped wordlists, keyword checks)",
-            "order": "interleaved bare, menshen, bare, menshen, ... after one warm-up each",
+            "order": "interleaved bare, null milter, menshen, ... after one warm-up each",
             "cpus": os.cpu_count(),
             # Other work on the machine skews both configurations; this shows how quiet it was.
             "load_average_at_start": [round(x, 2) for x in load_at_start],

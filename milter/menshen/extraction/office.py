@@ -128,7 +128,7 @@ def office_text(data: bytes, filename: str, limits: ExtractionLimits) -> tuple[s
                 try:
                     with archive.open(info) as member:
                         raw = member.read(limit + 1)
-                except Exception as exc:  # zlib.error, BadZipFile, NotImplementedError, ...
+                except Exception as exc:  # zlib.error, BadZipFile, an unsupported compression
                     problems.append(f"corrupt: {name}: {type(exc).__name__}")
                     continue
                 if len(raw) > limit:
