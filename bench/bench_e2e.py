@@ -51,6 +51,7 @@ from postfix_rig import (  # noqa: E402
     child_pids,
     cpu_seconds,
     find_tool,
+    menshen_executable,
     tail,
     unix_socket_accepts,
     wait_until,
@@ -62,16 +63,6 @@ MESSAGE_BYTES = 20_000
 SESSIONS = 20
 SENDER = "alice@sender.test"
 RECIPIENT = "bob@example.com"
-
-
-def menshen_executable() -> str:
-    beside = Path(sys.executable).parent / "menshen"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("menshen")
-    if found is None:
-        raise RigError("menshen is not installed in this environment: run `make venv`")
-    return found
 
 
 def build_message(seed: int) -> bytes:

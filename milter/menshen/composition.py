@@ -3,7 +3,8 @@
 In:  a validated Config and, optionally, a wordlist directory that replaces the configured
      one (`--wordlists DIR`: every file a category; categories the config does not name get
      wordlists.default_action).
-Out: an immutable Engine, plus notes for the operator (e.g. a configured category with no
+Out: an immutable Engine (structure, keyword and, when enabled, attachment and clamd
+     scanners), plus notes for the operator (e.g. a configured category with no
      file). `menshen check`, `menshen configtest` and the milter daemon all build through
      here, so they run the same engine.
 Fails: WordlistError (every problem, file:line) when a list cannot be read.
@@ -17,11 +18,15 @@ from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from menshen.config import Config
+from menshen.clamd import ClamdClient, ClamdSettings
+from menshen.config import AntivirusConfig, AttachmentsConfig, Config
 from menshen.engine import Engine
 from menshen.extraction import Extractor
 from menshen.keywords.matcher import KeywordMatcher
 from menshen.keywords.wordlist import Wordlist, load_wordlist_dir
+from menshen.scanners.antivirus import AntivirusOptions, AntivirusScanner
+from menshen.scanners.attachments import AttachmentRules, AttachmentScanner
+from menshen.scanners.base import Scanner
 from menshen.scanners.keywords import KeywordScanner
 from menshen.scanners.structure import StructureScanner
 
@@ -43,12 +48,43 @@ def wordlist_source(config: Config, override: Path | None = None) -> Path | Trav
     return importlib.resources.files("menshen.builtin_wordlists")
 
 
+def _attachment_rules(settings: AttachmentsConfig) -> AttachmentRules:
+    defaults = AttachmentRules()
+    return AttachmentRules(
+        blocked_extensions=defaults.blocked_extensions
+        if settings.blocked_extensions is None
+        else settings.blocked_extensions,
+        inspect_archives=settings.inspect_archives,
+        max_archive_entries=settings.max_archive_entries,
+    )
+
+
+def _antivirus(settings: AntivirusConfig) -> AntivirusScanner:
+    client = ClamdClient(
+        ClamdSettings(
+            addresses=settings.clamd,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_stream_bytes=settings.max_scan_bytes,
+        )
+    )
+    options = AntivirusOptions(
+        skip_authenticated=settings.skip_authenticated,
+        skip_above_bytes=settings.skip_above_bytes,
+    )
+    return AntivirusScanner(client, options)
+
+
 def assemble(config: Config, wordlists_override: Path | None = None) -> Assembly:
     source = wordlist_source(config, wordlists_override)
     wordlists = load_wordlist_dir(source)
     matcher = KeywordMatcher.build(wordlists)
     keyword_scanner = KeywordScanner(matcher, max_hits=config.policy.wordlists.max_hits)
-    scanners = (StructureScanner(), keyword_scanner)
+    scanners: list[Scanner] = [StructureScanner(), keyword_scanner]
+    if config.attachments.enabled:
+        scanners.append(AttachmentScanner(_attachment_rules(config.attachments)))
+    if config.antivirus.enabled:
+        scanners.append(_antivirus(config.antivirus))
     engine = Engine(Extractor(config.limits), scanners, config.policy)
     notes: list[str] = []
     loaded = {wordlist.category for wordlist in wordlists}

@@ -18,7 +18,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -28,6 +28,8 @@ from menshen.yamlsource import LocatedList, LocatedMap, YamlSyntaxError, load_lo
 
 SYSTEM_CONFIG = Path("/etc/menshen/menshen.yml")
 DEFAULT_SOCKET = "unix:/var/spool/postfix/menshen/menshen.sock"
+DEFAULT_CLAMD = "unix:/var/run/clamav/clamd.ctl"  # Debian's clamav-daemon
+CLAMD_ADDRESS = re.compile(r"^(unix:/\S+|tcp:[^\s:]+:\d{1,5})$")
 SOCKET_SPEC = re.compile(r"^(unix:/\S+|inet6?:\d{1,5}(@\S+)?)$")
 BUILTIN_CONFIG_NAME = "<builtin>/menshen.yml"
 
@@ -120,6 +122,14 @@ class HeadersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CodeRule:
+    """What a finding code does: its action and, optionally, its own SMTP reply."""
+
+    action: Action
+    reply: SmtpReply | None = None  # replaces replies.reject / replies.tempfail for this code
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyConfig:
     """Everything `policy.decide` needs; nothing else."""
 
@@ -131,6 +141,42 @@ class PolicyConfig:
     deny: AddressList
     replies: RepliesConfig
     headers: HeadersConfig
+    # Finding codes of the antivirus and attachment scanners -> what they do.
+    rules: Mapping[str, CodeRule] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class AntivirusConfig:
+    enabled: bool
+    clamd: tuple[str, ...]  # unix:/path or tcp:host:port, tried in order
+    connect_timeout: float
+    read_timeout: float
+    max_scan_bytes: int  # larger mail is not sent: AV_UNSCANNABLE (keep < StreamMaxLength)
+    skip_authenticated: bool
+    skip_above_bytes: int | None  # larger mail is not scanned, only marked (AV_SKIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentsConfig:
+    enabled: bool
+    blocked_extensions: frozenset[str] | None  # None: the scanner's default list
+    inspect_archives: bool
+    max_archive_entries: int
+
+
+# attachments.actions key -> finding code, with the default action.
+ATTACHMENT_ACTIONS: Mapping[str, tuple[str, Action]] = MappingProxyType(
+    {
+        "blocked_extension": ("ATTACHMENT_BLOCKED_EXTENSION", Action.REJECT),
+        "double_extension": ("ATTACHMENT_DOUBLE_EXTENSION", Action.REJECT),
+        "name_characters": ("ATTACHMENT_NAME_CHARACTERS", Action.QUARANTINE),
+        "type_mismatch": ("ATTACHMENT_TYPE_MISMATCH", Action.QUARANTINE),
+        "archive_blocked_name": ("ATTACHMENT_ARCHIVE_BLOCKED_NAME", Action.REJECT),
+        "archive_too_many_entries": ("ATTACHMENT_ARCHIVE_TOO_MANY_ENTRIES", Action.QUARANTINE),
+        "archive_unreadable": ("ATTACHMENT_ARCHIVE_UNREADABLE", Action.ACCEPT),
+        "encrypted_archive": ("ATTACHMENT_ENCRYPTED_ARCHIVE", Action.QUARANTINE),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +198,8 @@ class Config:
     limits: ExtractionLimits
     policy: PolicyConfig
     milter: MilterConfig
+    antivirus: AntivirusConfig
+    attachments: AttachmentsConfig
 
 
 def builtin_config_text() -> str:
@@ -352,6 +400,8 @@ class _Reader:
             {
                 "mode",
                 "milter",
+                "antivirus",
+                "attachments",
                 "limits",
                 "wordlists",
                 "scoring",
@@ -372,6 +422,9 @@ class _Reader:
         lists = self.section(root, "lists", "", {"allow", "deny"})
         allow = self.address_list(lists, "allow")
         deny = self.address_list(lists, "deny")
+        rules: dict[str, CodeRule] = {}
+        antivirus = self.antivirus(root, rules)
+        attachments = self.attachments(root, rules)
         policy = PolicyConfig(
             mode=mode,
             wordlists=wordlists,
@@ -381,8 +434,163 @@ class _Reader:
             deny=deny,
             replies=replies,
             headers=headers,
+            rules=MappingProxyType(rules),
         )
-        return Config(source=self.source, limits=limits, policy=policy, milter=self.milter(root))
+        return Config(
+            source=self.source,
+            limits=limits,
+            policy=policy,
+            milter=self.milter(root),
+            antivirus=antivirus,
+            attachments=attachments,
+        )
+
+    def boolean(self, mapping: LocatedMap, key: str, path: str, default: bool) -> bool:
+        def convert(raw: Any) -> bool:
+            if not isinstance(raw, bool):
+                raise ValueError("")
+            return raw
+
+        return self.value(mapping, key, path, default, convert, "true or false")
+
+    def reply(
+        self, mapping: LocatedMap, key: str, path: str, default: str, klass: str
+    ) -> SmtpReply:
+        def convert(raw: Any) -> SmtpReply:
+            match = _REPLY.match(raw) if isinstance(raw, str) else None
+            if not match or match[1][0] != klass or match[2][0] != klass:
+                raise ValueError("")
+            return SmtpReply(match[1], match[2], match[3])
+
+        parsed = _REPLY.match(default)
+        assert parsed is not None
+        return self.value(
+            mapping,
+            key,
+            path,
+            SmtpReply(parsed[1], parsed[2], parsed[3]),
+            convert,
+            f'"{klass}NN {klass}.N.N text" on one line',
+        )
+
+    def antivirus(self, root: LocatedMap, rules: dict[str, CodeRule]) -> AntivirusConfig:
+        path = "antivirus"
+        section = self.section(
+            root,
+            "antivirus",
+            "",
+            {
+                "enabled",
+                "clamd",
+                "connect_timeout_seconds",
+                "read_timeout_seconds",
+                "max_scan_bytes",
+                "skip_authenticated",
+                "skip_above_bytes",
+                "on_infected",
+                "on_unscannable",
+                "on_error",
+                "infected_reply",
+                "error_reply",
+            },
+        )
+        addresses: list[str] = []
+        if "clamd" in section:
+            for index, (item, line) in enumerate(self.strings(section, "clamd", path)):
+                if not CLAMD_ADDRESS.match(item):
+                    self.problem(
+                        line,
+                        f"{path}.clamd[{index}]",
+                        f"expected unix:/path or tcp:host:port, got {item!r}",
+                    )
+                    continue
+                addresses.append(item)
+        else:
+            addresses.append(DEFAULT_CLAMD)
+        skip_above = self.value(
+            section,
+            "skip_above_bytes",
+            path,
+            None,
+            lambda raw: None if raw is None else _positive_int(raw),
+            "an integer >= 1 or null",
+        )
+        infected = self.choice(section, "on_infected", path, Action.REJECT, Action)
+        rules["AV_INFECTED"] = CodeRule(
+            infected,
+            self.reply(section, "infected_reply", path, "554 5.7.1 Virus found: {signature}", "5")
+            if infected is Action.REJECT
+            else None,
+        )
+        rules["AV_UNSCANNABLE"] = CodeRule(
+            self.choice(section, "on_unscannable", path, Action.QUARANTINE, Action)
+        )
+        on_error = self.choice(section, "on_error", path, Action.TEMPFAIL, Action)
+        rules["AV_ERROR"] = CodeRule(
+            on_error,
+            self.reply(
+                section,
+                "error_reply",
+                path,
+                "451 4.7.1 Virus scanner unavailable, try again later",
+                "4",
+            )
+            if on_error is Action.TEMPFAIL
+            else None,
+        )
+        rules["AV_SKIPPED"] = CodeRule(Action.ACCEPT)
+        return AntivirusConfig(
+            enabled=self.boolean(section, "enabled", path, False),
+            clamd=tuple(addresses),
+            connect_timeout=self.number(section, "connect_timeout_seconds", path, 2.0, 0.1),
+            read_timeout=self.number(section, "read_timeout_seconds", path, 60.0, 0.1),
+            max_scan_bytes=self.integer(
+                section, "max_scan_bytes", path, 25 * 1024 * 1024, minimum=1
+            ),
+            skip_authenticated=self.boolean(section, "skip_authenticated", path, False),
+            skip_above_bytes=skip_above,
+        )
+
+    def attachments(self, root: LocatedMap, rules: dict[str, CodeRule]) -> AttachmentsConfig:
+        path = "attachments"
+        section = self.section(
+            root,
+            "attachments",
+            "",
+            {
+                "enabled",
+                "blocked_extensions",
+                "inspect_archives",
+                "max_archive_entries",
+                "actions",
+                "reject_reply",
+            },
+        )
+        blocked: frozenset[str] | None = None
+        if "blocked_extensions" in section:
+            names = set()
+            for index, (item, line) in enumerate(self.strings(section, "blocked_extensions", path)):
+                name = item.lower().lstrip(".")
+                if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
+                    self.problem(
+                        line, f"{path}.blocked_extensions[{index}]", f"not an extension: {item!r}"
+                    )
+                    continue
+                names.add(name)
+            blocked = frozenset(names)
+        actions = self.section(section, "actions", path, set(ATTACHMENT_ACTIONS))
+        reply = self.reply(
+            section, "reject_reply", path, "550 5.7.1 Attachment refused by policy: {reason}", "5"
+        )
+        for key, (code, default) in ATTACHMENT_ACTIONS.items():
+            action = self.choice(actions, key, f"{path}.actions", default, Action)
+            rules[code] = CodeRule(action, reply if action is Action.REJECT else None)
+        return AttachmentsConfig(
+            enabled=self.boolean(section, "enabled", path, True),
+            blocked_extensions=blocked,
+            inspect_archives=self.boolean(section, "inspect_archives", path, True),
+            max_archive_entries=self.integer(section, "max_archive_entries", path, 1000, minimum=1),
+        )
 
     def milter(self, root: LocatedMap) -> MilterConfig:
         path = "milter"
@@ -530,31 +738,28 @@ class _Reader:
 
     def replies(self, root: LocatedMap) -> RepliesConfig:
         section = self.section(root, "replies", "", {"reject", "tempfail", "denied"})
-
-        def reply(key: str, default: str, klass: str) -> SmtpReply:
-            def convert(raw: Any) -> SmtpReply:
-                match = _REPLY.match(raw) if isinstance(raw, str) else None
-                if not match or match[1][0] != klass or match[2][0] != klass:
-                    raise ValueError("")
-                return SmtpReply(match[1], match[2], match[3])
-
-            parsed = _REPLY.match(default)
-            assert parsed is not None
-            return self.value(
-                section,
-                key,
-                "replies",
-                SmtpReply(parsed[1], parsed[2], parsed[3]),
-                convert,
-                f'"{klass}NN {klass}.N.N text" on one line',
-            )
-
         return RepliesConfig(
-            reject=reply("reject", "550 5.7.1 Message rejected by content policy: {reason}", "5"),
-            tempfail=reply(
-                "tempfail", "451 4.3.0 Message could not be checked, try again later", "4"
+            reject=self.reply(
+                section,
+                "reject",
+                "replies",
+                "550 5.7.1 Message rejected by content policy: {reason}",
+                "5",
             ),
-            denied=reply("denied", "554 5.7.1 Mail from this sender is refused by policy", "5"),
+            tempfail=self.reply(
+                section,
+                "tempfail",
+                "replies",
+                "451 4.3.0 Message could not be checked, try again later",
+                "4",
+            ),
+            denied=self.reply(
+                section,
+                "denied",
+                "replies",
+                "554 5.7.1 Mail from this sender is refused by policy",
+                "5",
+            ),
         )
 
     def headers(self, root: LocatedMap) -> HeadersConfig:
@@ -609,6 +814,12 @@ class _Reader:
                 continue
             found.add(address)
         return found
+
+
+def _positive_int(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ValueError("")
+    return raw
 
 
 def _kind(value: Any) -> str:

@@ -96,6 +96,9 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = ()  # MIME defect names (malformed input is a signal)
     limits_hit: tuple[LimitHit, ...] = ()
+    # The message exactly as received, for scanners that read it whole (clamd decodes MIME,
+    # archives and uuencode itself). Not part of the value's identity.
+    raw: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +158,7 @@ KEYWORD_HITS_CAPPED = "KEYWORD_HITS_CAPPED"
 MIME_LIMIT = "MIME_LIMIT"  # extraction stopped short: depth, parts, size, deadline, parse
 MIME_DEFECT = "MIME_DEFECT"  # malformed MIME the parser worked around (informational)
 INTERNAL_ERROR = "INTERNAL_ERROR"  # a scanner or the extractor failed: never a clean verdict
+AV_INFECTED = "AV_INFECTED"  # clamd found malware; detail is the signature
+AV_UNSCANNABLE = "AV_UNSCANNABLE"  # clamd cannot look (limits, encrypted, too large)
+AV_ERROR = "AV_ERROR"  # clamd unreachable, timed out or answered nonsense: never clean
+AV_SKIPPED = "AV_SKIPPED"  # not scanned by configuration (marked, never silently clean)

@@ -8,11 +8,13 @@ Rules, in order:
      replies.denied. Deny beats allow.
   2. An INTERNAL_ERROR finding tempfails: a message that was not fully checked is never
      accepted as clean, and never refused for good either.
-  3. Unless the message is allow-listed, keyword hits act by their category's action,
-     the score (sum of the weights of the distinct terms hit) by the thresholds, and
-     MIME_LIMIT findings by actions.on_limits.
-  4. The strongest action wins: reject > tempfail > quarantine > accept.
-  5. Monitor mode computes all of this, then accepts, saying what it would have done.
+  3. Antivirus findings act by their configured action (infected: reject 554; clamd
+     unreachable: tempfail; cannot scan: quarantine), allow-listed or not.
+  4. Unless the message is allow-listed, keyword hits act by their category's action,
+     the score (sum of the weights of the distinct terms hit) by the thresholds, MIME_LIMIT
+     findings by actions.on_limits and attachment rules by attachments.actions.
+  5. The strongest action wins: reject > tempfail > quarantine > accept.
+  6. Monitor mode computes all of this, then accepts, saying what it would have done.
 Fails: never raises for any findings. Thread safety: a pure function.
 """
 
@@ -20,11 +22,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from menshen.config import AddressList, KeywordAction, Mode, PolicyConfig
 from menshen.model import (
+    AV_ERROR,
+    AV_INFECTED,
+    AV_SKIPPED,
+    AV_UNSCANNABLE,
     INTERNAL_ERROR,
     KEYWORD_HIT,
     MIME_LIMIT,
@@ -50,6 +56,7 @@ _KEYWORD_ACTIONS = {
 class _Cause:
     action: Action
     reason: str
+    reply: SmtpReply | None = None  # a code's own reply, already filled in
 
 
 def decide(findings: Sequence[Finding], envelope: Envelope, config: PolicyConfig) -> Verdict:
@@ -66,7 +73,10 @@ def decide(findings: Sequence[Finding], envelope: Envelope, config: PolicyConfig
     for finding in findings:
         if finding.code == INTERNAL_ERROR:
             causes.append(_Cause(Action.TEMPFAIL, f"internal error in {finding.scanner}"))
+    # Malware and a scanner that could not answer act whatever the allow lists say.
+    causes.extend(_rule_causes(findings, config, lambda code: code.startswith("AV_")))
     if not allowed:
+        causes.extend(_rule_causes(findings, config, lambda code: not code.startswith("AV_")))
         causes.extend(_content_causes(findings, config, tagged))
         causes.extend(_score_causes(score, config))
         tag_at = config.scoring.tag_at
@@ -80,6 +90,8 @@ def decide(findings: Sequence[Finding], envelope: Envelope, config: PolicyConfig
         reason = _safe(f"allowed {allowed}; {reason}", REASON_MAX)
 
     reply = _reply(action, reason, denied, config)
+    if strongest is not None and strongest.reply is not None and not denied:
+        reply = strongest.reply
     headers = _headers(action, score, findings, tagged, config, monitored=None)
     if config.mode is Mode.MONITOR and action is not Action.ACCEPT:
         headers = _headers(Action.ACCEPT, score, findings, tagged, config, monitored=action)
@@ -127,6 +139,37 @@ def _content_causes(
         elif finding.code == MIME_LIMIT:
             causes.append(_Cause(config.on_limits, f"MIME limit {finding.detail}"))
     return causes
+
+
+def _rule_causes(
+    findings: Sequence[Finding], config: PolicyConfig, selected: Callable[[str], bool]
+) -> list[_Cause]:
+    """Causes from the antivirus and attachment codes, each with its configured action."""
+    causes: list[_Cause] = []
+    for finding in findings:
+        rule = config.rules.get(finding.code)
+        if rule is None or not selected(finding.code):
+            continue
+        reason = _describe(finding)
+        reply = None
+        if rule.reply is not None:
+            text = rule.reply.text.replace("{signature}", finding.detail)
+            reply = SmtpReply(rule.reply.code, rule.reply.xcode, _fill(text, reason))
+        causes.append(_Cause(rule.action, reason, reply))
+    return causes
+
+
+def _describe(finding: Finding) -> str:
+    if finding.code == AV_INFECTED:
+        return f"virus {finding.detail}"
+    if finding.code == AV_UNSCANNABLE:
+        return f"not scannable: {finding.detail}"
+    if finding.code == AV_ERROR:
+        return f"antivirus unavailable: {finding.detail}"
+    if finding.code == AV_SKIPPED:
+        return f"not virus-scanned: {finding.detail}"
+    what = finding.code.removeprefix("ATTACHMENT_").lower().replace("_", " ")
+    return f"attachment {what}" + (f": {finding.detail}" if finding.detail else "")
 
 
 def _score(findings: Sequence[Finding], config: PolicyConfig) -> float:
@@ -209,6 +252,9 @@ def _headers(
     value += f"; score={score:g}"
     if categories:
         value += "; categories=" + ",".join(categories)
+    skipped = [f for f in findings if f.code == AV_SKIPPED]
+    if skipped:
+        value += "; antivirus=not scanned (" + _safe(skipped[0].detail, 60) + ")"
     headers = [(config.headers.verdict, value)]
     if tagged:
         headers.append((config.headers.tag, ",".join(_token(c) for c in tagged)))

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tests" / "rig"))
 from postfix_rig import (  # noqa: E402
     PostfixRig,
     RigError,
+    menshen_executable,
     pid_alive,
     tail,
     unix_socket_accepts,
@@ -62,17 +63,6 @@ DEFAULT_CATEGORIES: dict[str, dict[str, object]] = {
     "phishing": {"action": "quarantine", "weight": 5},
     "confidential": {"action": "quarantine", "weight": 5},
 }
-
-
-def menshen_executable() -> str:
-    """The `menshen` console script of the environment running the tests."""
-    beside = Path(sys.executable).parent / "menshen"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("menshen")
-    if found is None:
-        raise RigError("menshen is not installed in this environment: run `make venv`")
-    return found
 
 
 def write_config(

@@ -15,6 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "milter" / "menshen"
 FORBIDDEN_INTERNAL: dict[str, tuple[str, ...]] = {
     "model": ("menshen.",),
     "yamlsource": ("menshen.",),
+    "clamd": ("menshen.",),
+    "spool": ("menshen.",),
     "text": (
         "menshen.config",
         "menshen.policy",

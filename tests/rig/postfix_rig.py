@@ -41,6 +41,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -674,3 +675,14 @@ class PostfixRig:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def menshen_executable() -> str:
+    """The `menshen` console script of the environment running the tests."""
+    beside = Path(sys.executable).parent / "menshen"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("menshen")
+    if found is None:
+        raise RigError("menshen is not installed in this environment: run `make venv`")
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from menshen.config import (
     parse_config,
 )
 from menshen.model import Action, ExtractionLimits
+from menshen.scanners.attachments import DEFAULT_BLOCKED_EXTENSIONS
 
 
 def _errors(text: str) -> list[str]:
@@ -45,6 +47,34 @@ def test_empty_file_means_exactly_the_shipped_defaults() -> None:
     assert empty.policy.wordlists.default_rule == builtin.policy.wordlists.default_rule
     for name in ("mode", "scoring", "on_limits", "allow", "deny", "replies", "headers"):
         assert getattr(empty.policy, name) == getattr(builtin.policy, name), name
+    assert dict(empty.policy.rules) == dict(builtin.policy.rules)
+    assert empty.antivirus == builtin.antivirus
+    # The shipped file spells out the scanner's default list; an absent key means that list.
+    assert empty.attachments.blocked_extensions is None
+    assert builtin.attachments.blocked_extensions == DEFAULT_BLOCKED_EXTENSIONS
+    assert replace(empty.attachments, blocked_extensions=DEFAULT_BLOCKED_EXTENSIONS) == (
+        builtin.attachments
+    )
+
+
+def test_antivirus_and_attachment_settings() -> None:
+    config = parse_config(
+        "antivirus:\n  enabled: true\n  clamd: [unix:/run/a.ctl, tcp:127.0.0.1:3310]\n"
+        "  on_error: accept\n  skip_above_bytes: 1000\n"
+        "attachments:\n  blocked_extensions: [.EXE, scr]\n"
+        "  actions:\n    encrypted_archive: reject\n",
+        "x.yml",
+        base_dir=None,
+    )
+    assert config.antivirus.enabled
+    assert config.antivirus.clamd == ("unix:/run/a.ctl", "tcp:127.0.0.1:3310")
+    assert config.antivirus.skip_above_bytes == 1000
+    assert config.policy.rules["AV_ERROR"].action is Action.ACCEPT
+    assert config.policy.rules["AV_INFECTED"].action is Action.REJECT
+    assert config.attachments.blocked_extensions == frozenset({"exe", "scr"})
+    encrypted = config.policy.rules["ATTACHMENT_ENCRYPTED_ARCHIVE"]
+    assert encrypted.action is Action.REJECT
+    assert encrypted.reply is not None and encrypted.reply.code == "550"
 
 
 def test_categories_given_replace_the_shipped_table() -> None:
@@ -87,6 +117,23 @@ def test_every_key_of_the_builtin_file_is_documented_by_a_comment() -> None:
         ("syntax error", "limits: [\n", "menshen.yml:2:"),
         ("python tags refused", "mode: !!python/object:os.system x\n", "menshen.yml:1:"),
         ("bad header name", "headers:\n  verdict: 'X Bad: y'\n", "headers.verdict"),
+        ("bad clamd address", "antivirus:\n  clamd: [/run/clamd.ctl]\n", "antivirus.clamd[0]"),
+        ("enabled must be a boolean", "antivirus:\n  enabled: yes please\n", "antivirus.enabled"),
+        (
+            "infected reply must be 5xx",
+            "antivirus:\n  infected_reply: 451 4.7.1 x\n",
+            "antivirus.infected_reply",
+        ),
+        (
+            "unknown attachment rule",
+            "attachments:\n  actions:\n    exe_files: reject\n",
+            "attachments.actions.exe_files: unknown key",
+        ),
+        (
+            "bad extension",
+            "attachments:\n  blocked_extensions: ['e x e']\n",
+            "attachments.blocked_extensions[0]",
+        ),
     ],
 )
 def test_error_names_file_line_and_key(name: str, text: str, expected: str) -> None:

@@ -8,6 +8,10 @@ import pytest
 
 from menshen.config import PolicyConfig, parse_config
 from menshen.model import (
+    AV_ERROR,
+    AV_INFECTED,
+    AV_SKIPPED,
+    AV_UNSCANNABLE,
     INTERNAL_ERROR,
     KEYWORD_HIT,
     MIME_DEFECT,
@@ -60,6 +64,18 @@ def hit(category: str, term: str = "t", count: int = 1) -> Finding:
 LIMIT = Finding(scanner="structure", code=MIME_LIMIT, detail="depth: 33 > 32")
 DEFECT = Finding(scanner="structure", code=MIME_DEFECT, detail="StartBoundaryNotFoundDefect")
 ERROR = Finding(scanner="antivirus", code=INTERNAL_ERROR, detail="TimeoutError")
+INFECTED = Finding(scanner="antivirus", code=AV_INFECTED, detail="Menshen.Test.EICAR.UNOFFICIAL")
+AV_DOWN = Finding(scanner="antivirus", code=AV_ERROR, detail="connection refused")
+UNSCANNABLE = Finding(scanner="antivirus", code=AV_UNSCANNABLE, detail="too large to scan")
+SKIPPED = Finding(scanner="antivirus", code=AV_SKIPPED, detail="authenticated sender")
+BLOCKED = Finding(
+    scanner="attachments",
+    code="ATTACHMENT_BLOCKED_EXTENSION",
+    where="attachment_name",
+    part="2",
+    detail="invoice.exe",
+)
+ENCRYPTED = Finding(scanner="attachments", code="ATTACHMENT_ENCRYPTED_ARCHIVE", part="2")
 PLAIN = Envelope(
     client_ip="203.0.113.9", sender="user@corp.example", recipients=("a@corp.example",)
 )
@@ -181,6 +197,60 @@ CASES = [
     Case(
         "garbage client ip is ignored", (), Action.ACCEPT, envelope=Envelope(client_ip="not-an-ip")
     ),
+    Case(
+        "virus rejects with 554 and the signature",
+        (INFECTED,),
+        Action.REJECT,
+        reply_code="554",
+        reason_has="virus Menshen.Test.EICAR.UNOFFICIAL",
+    ),
+    Case(
+        "virus beats a quarantine category",
+        (INFECTED, hit("leak")),
+        Action.REJECT,
+        reply_code="554",
+    ),
+    Case(
+        "allow lists never let a virus through",
+        (INFECTED,),
+        Action.REJECT,
+        envelope=Envelope(sender="ceo@corp.example"),
+        reply_code="554",
+    ),
+    Case(
+        "clamd down tempfails with 451 4.7.1",
+        (AV_DOWN,),
+        Action.TEMPFAIL,
+        reply_code="451",
+        reason_has="antivirus unavailable",
+    ),
+    Case(
+        "clamd down is never clean for allowed senders",
+        (AV_DOWN,),
+        Action.TEMPFAIL,
+        envelope=Envelope(sender="ceo@corp.example"),
+    ),
+    Case("unscannable quarantines", (UNSCANNABLE,), Action.QUARANTINE, reason_has="not scannable"),
+    Case(
+        "skipped scan accepts and says so",
+        (SKIPPED,),
+        Action.ACCEPT,
+        headers_have=("X-Menshen-Verdict",),
+    ),
+    Case(
+        "blocked extension rejects with the attachment reply",
+        (BLOCKED,),
+        Action.REJECT,
+        reply_code="550",
+        reason_has="attachment blocked extension",
+    ),
+    Case("encrypted archive quarantines", (ENCRYPTED,), Action.QUARANTINE),
+    Case(
+        "allowed sender skips attachment rules",
+        (BLOCKED,),
+        Action.ACCEPT,
+        envelope=Envelope(sender="ceo@corp.example"),
+    ),
 ]
 
 
@@ -231,3 +301,20 @@ def test_internal_error_verdict_is_a_tempfail_even_in_monitor_mode() -> None:
     verdict = internal_error_verdict(_policy("mode: monitor\n"), "engine")
     assert verdict.action is Action.TEMPFAIL
     assert verdict.reply is not None and verdict.reply.code.startswith("4")
+
+
+def test_virus_reply_names_the_signature() -> None:
+    verdict = decide((INFECTED,), PLAIN, _policy())
+    assert str(verdict.reply) == "554 5.7.1 Virus found: Menshen.Test.EICAR.UNOFFICIAL"
+
+
+def test_skipped_scan_is_marked_in_the_verdict_header() -> None:
+    verdict = decide((SKIPPED,), PLAIN, _policy())
+    assert dict(verdict.headers)["X-Menshen-Verdict"] == (
+        "accept; score=0; antivirus=not scanned (authenticated sender)"
+    )
+
+
+def test_clamd_down_can_be_configured_to_fail_open() -> None:
+    verdict = decide((AV_DOWN,), PLAIN, _policy("antivirus:\n  on_error: accept\n"))
+    assert verdict.action is Action.ACCEPT

@@ -41,6 +41,7 @@ import binascii
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32
@@ -224,7 +225,8 @@ class Extractor:
             # A bug here must not lose the message: report it as a parse limit so the policy
             # quarantines instead of accepting something unscanned.
             run.hit("parse", f"internal error: {type(exc).__name__}")
-        return run.result(len(raw) if isinstance(raw, (bytes, bytearray)) else 0)
+        size = len(raw) if isinstance(raw, (bytes, bytearray)) else 0
+        return replace(run.result(size), raw=bytes(raw) if size else b"")
 
 
 class _Run:
