@@ -226,6 +226,7 @@ def _verdict_json(verdict: Verdict, config: Config) -> dict[str, Any]:
                 "term": f.term or None,
                 "where": f.where or None,
                 "part": f.part or None,
+                "filename": f.filename or None,
                 "count": f.count,
                 "detail": f.detail or None,
             }
@@ -253,6 +254,7 @@ def _print_verdict(verdict: Verdict, config: Config, out: TextIO) -> None:
     for f in verdict.findings:
         place = f" in {f.where}" if f.where else ""
         place += f" (part {f.part})" if f.part else ""
+        place += f" file {f.filename!r}" if f.filename else ""
         subject = f" {f.category}: {f.term!r}" if f.term else ""
         detail = f" {f.detail}" if f.detail else ""
         times = f" x{f.count}" if f.count != 1 else ""

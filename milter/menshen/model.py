@@ -113,6 +113,7 @@ class Finding:
     part: str = ""
     count: int = 1
     detail: str = ""
+    filename: str = ""  # the attachment's file name, when the finding is about one
 
 
 @dataclass(frozen=True, slots=True)

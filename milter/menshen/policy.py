@@ -161,7 +161,8 @@ def _rule_causes(
 
 def _describe(finding: Finding) -> str:
     if finding.code == AV_INFECTED:
-        return f"virus {finding.detail}"
+        carrier = f" in attachment {finding.filename!r}" if finding.filename else ""
+        return f"virus {finding.detail}{carrier}"
     if finding.code == AV_UNSCANNABLE:
         return f"not scannable: {finding.detail}"
     if finding.code == AV_ERROR:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from clamd_rig import ClamdServer
-from clamd_samples import clean_message, eicar_rfc822_attachment
+from clamd_samples import clean_message, eicar_mime_base64, eicar_rfc822_attachment
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +55,13 @@ def test_check_tempfails_when_clamd_is_unreachable(tmp_path: Path) -> None:
     assert status == 1
     assert verdict["action"] == "tempfail"
     assert str(verdict["smtp_reply"]).startswith("451 4.7.1")
+
+
+def test_check_names_the_infected_attachment(tmp_path: Path, clamd: ClamdServer) -> None:
+    status, verdict = _check(_config(tmp_path, clamd.address), eicar_mime_base64())
+    assert status == 1
+    findings = verdict["findings"]
+    assert isinstance(findings, list)
+    (antivirus,) = [f for f in findings if f["scanner"] == "antivirus"]
+    assert antivirus["filename"] == "invoice.com"
+    assert "invoice.com" in str(verdict["reason"])

@@ -14,6 +14,7 @@ from menshen.model import (
     AV_INFECTED,
     AV_SKIPPED,
     AV_UNSCANNABLE,
+    Attachment,
     Envelope,
     ParsedMessage,
 )
@@ -88,3 +89,97 @@ def test_large_message_is_skipped_and_marked_when_configured() -> None:
     findings = scanner.scan(MESSAGE, Envelope())
     assert [(f.code, f.detail) for f in findings] == [(AV_SKIPPED, "larger than 99 bytes")]
     assert client.seen == []
+
+
+@dataclass
+class PayloadClient:
+    """Infected when the scanned bytes contain `virus`; records what it was given."""
+
+    virus: bytes
+    seen: list[bytes] = field(default_factory=list)
+
+    def scan(self, data: bytes) -> ScanResult:
+        self.seen.append(bytes(data))
+        if self.virus in data:
+            return ScanResult(ScanOutcome.INFECTED, signature="Test.Sig")
+        return ScanResult(ScanOutcome.CLEAN)
+
+
+def _attachment(part: str, name: str, payload: bytes, size: int | None = None) -> Attachment:
+    return Attachment(
+        part=part,
+        filename=name,
+        content_type="application/octet-stream",
+        size=len(payload) if size is None else size,
+        payload=payload,
+    )
+
+
+def _message_with(*attachments: Attachment) -> ParsedMessage:
+    raw = b"".join(a.payload for a in attachments) + b" body text"
+    return ParsedMessage(size=len(raw), subject="", segments=(), attachments=attachments, raw=raw)
+
+
+@pytest.mark.parametrize(
+    ("name", "attachments", "options", "part", "filename"),
+    [
+        (
+            "the infected one of three is named",
+            (
+                _attachment("2", "a.pdf", b"clean one"),
+                _attachment("3", "b.zip", b"has VIRUS inside"),
+                _attachment("4", "c.txt", b"clean two"),
+            ),
+            AntivirusOptions(),
+            "3",
+            "b.zip",
+        ),
+        (
+            "a truncated payload proves nothing and is not rescanned",
+            (_attachment("2", "big.zip", b"VIRUS cut", size=10_000),),
+            AntivirusOptions(),
+            "",
+            "",
+        ),
+        (
+            "past the bound the file stays unnamed",
+            (
+                _attachment("2", "a.pdf", b"clean"),
+                _attachment("3", "b.zip", b"VIRUS"),
+            ),
+            AntivirusOptions(locate_attachments=1),
+            "",
+            "",
+        ),
+        (
+            "a message without attachments keeps the signature only",
+            (),
+            AntivirusOptions(),
+            "",
+            "",
+        ),
+    ],
+)
+def test_infected_attachment_is_named_where_it_can_be_told(
+    name: str,
+    attachments: tuple[Attachment, ...],
+    options: AntivirusOptions,
+    part: str,
+    filename: str,
+) -> None:
+    message = _message_with(*attachments)
+    client = PayloadClient(b"VIRUS")
+    if not attachments:
+        message = ParsedMessage(size=5, subject="", segments=(), raw=b"VIRUS")
+    (finding,) = AntivirusScanner(client, options).scan(message, Envelope())
+    assert (finding.code, finding.detail) == (AV_INFECTED, "Test.Sig")
+    assert (finding.part, finding.filename) == (part, filename)
+    assert client.seen[0] == message.raw  # the whole message first, always
+    assert len(client.seen) <= 1 + options.locate_attachments
+
+
+def test_clean_mail_is_scanned_exactly_once() -> None:
+    client = PayloadClient(b"VIRUS")
+    message = _message_with(_attachment("2", "a.pdf", b"clean"))
+    assert AntivirusScanner(client, AntivirusOptions()).scan(message, Envelope()) == ()
+    assert len(client.seen) == 1
