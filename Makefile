@@ -10,8 +10,8 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Services the test suite starts on loopback, libmilter for pymilter's C extension, the
 # Unicode data the Chinese folding table is generated from, and the build tools.
-APT_PACKAGES := postfix clamav-daemon libmilter-dev redis-server miltertest unicode-data \
-                python3-dev python3-venv gcc make
+APT_PACKAGES := postfix clamav-daemon clamav-milter libmilter-dev redis-server miltertest \
+                unicode-data python3-dev python3-venv gcc make
 
 .PHONY: all run reload samples test unit lint bench deps venv clean tables
 
