@@ -38,12 +38,16 @@ PROGRESS_INTERVAL = 1.0  # seconds between progress reports to the MTA
 REPLY_INTERNAL = ("451", "4.3.0", "Internal error while checking the message, try again later")
 
 
+VerdictObserver = Callable[[Envelope, Verdict, int], None]  # envelope, verdict, bytes
+
+
 class ConnectionCounter:
     """Connections in flight, so that shutdown can wait for them to finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[int], None] | None = None) -> None:
         self._active = 0
         self._changed = threading.Condition()
+        self._on_change = on_change  # told the new count (the metrics gauge)
 
     @property
     def active(self) -> int:
@@ -52,11 +56,15 @@ class ConnectionCounter:
     def opened(self) -> None:
         with self._changed:
             self._active += 1
+            if self._on_change is not None:
+                self._on_change(self._active)
 
     def closed(self) -> None:
         with self._changed:
             self._active -= 1
             self._changed.notify_all()
+            if self._on_change is not None:
+                self._on_change(self._active)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no connection is in flight; False when the timeout passed first."""
@@ -81,12 +89,14 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         spool: SpoolSettings,
         counter: ConnectionCounter,
         logger: logging.Logger,
+        observe: VerdictObserver | None = None,
     ) -> None:
         super().__init__()
         self._current_engine = current_engine
         self._spool_settings = spool
         self._counter = counter
         self._log = logger
+        self._observe = observe  # metrics and audit trail; never changes the verdict
         self._client_ip = ""
         self._client_name = ""
         self._helo = ""
@@ -265,6 +275,11 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         )
         verdict = self._engine.evaluate(envelope, raw, heartbeat=self._heartbeat)
         self._log_verdict(envelope, verdict, self._spool.size)
+        if self._observe is not None:
+            try:
+                self._observe(envelope, verdict, self._spool.size)
+            except Exception:
+                self._log.exception("%s: cannot record the verdict", self._qid())
         return self._carry_out(verdict)
 
     def _heartbeat(self) -> None:

@@ -32,6 +32,7 @@ DEFAULT_CLAMD = "unix:/var/run/clamav/clamd.ctl"  # Debian's clamav-daemon
 CLAMD_ADDRESS = re.compile(r"^(unix:/\S+|tcp:[^\s:]+:\d{1,5})$")
 SOCKET_SPEC = re.compile(r"^(unix:/\S+|inet6?:\d{1,5}(@\S+)?)$")
 BUILTIN_CONFIG_NAME = "<builtin>/menshen.yml"
+SYSLOG_FACILITIES = frozenset({"mail", "daemon", "user", *(f"local{n}" for n in range(8))})
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -119,6 +120,7 @@ class RepliesConfig:
 class HeadersConfig:
     verdict: str  # header naming menshen's verdict on accepted and quarantined mail
     tag: str  # header naming the categories of TAG hits
+    reason: str = "X-Menshen-Reason"  # why a message was quarantined (the hold queue's record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,40 @@ class MilterConfig:
     drain_seconds: float  # on SIGTERM, how long in-flight connections may take to finish
 
 
+class AuditTarget(enum.Enum):
+    NONE = "none"  # no audit trail
+    FILE = "file"  # JSON lines appended to audit.file (reopened after logrotate moves it)
+    SYSLOG = "syslog"  # one syslog message per line (journald takes /dev/log)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """The Prometheus endpoint of `menshen serve` (and where `menshen stats` reads it)."""
+
+    enabled: bool = True
+    address: str = "127.0.0.1"
+    port: int = 9640
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """One JSON line per message: where it goes and what it may contain."""
+
+    target: AuditTarget = AuditTarget.NONE
+    file: Path = Path("/var/log/menshen/audit.log")
+    syslog_facility: str = "mail"
+    hash_addresses: bool = False  # sender, SASL user and client IP as keyed hashes
+    hash_key_file: Path | None = None  # the key of those hashes (required when hashing)
+    include_terms: bool = False  # the matched wordlist terms themselves
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineConfig:
+    """Which Postfix instance's hold queue `menshen quarantine` works on."""
+
+    postfix_config_directory: Path | None = None  # None: Postfix's default (/etc/postfix)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     source: str  # the file this came from, for messages
@@ -200,6 +236,9 @@ class Config:
     milter: MilterConfig
     antivirus: AntivirusConfig
     attachments: AttachmentsConfig
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
 
 
 def builtin_config_text() -> str:
@@ -409,6 +448,9 @@ class _Reader:
                 "replies",
                 "headers",
                 "lists",
+                "metrics",
+                "audit",
+                "quarantine",
             },
         )
         mode = self.choice(root, "mode", "", Mode.ENFORCE, Mode)
@@ -443,6 +485,9 @@ class _Reader:
             milter=self.milter(root),
             antivirus=antivirus,
             attachments=attachments,
+            metrics=self.metrics(root),
+            audit=self.audit(root),
+            quarantine=self.quarantine(root),
         )
 
     def boolean(self, mapping: LocatedMap, key: str, path: str, default: bool) -> bool:
@@ -763,7 +808,7 @@ class _Reader:
         )
 
     def headers(self, root: LocatedMap) -> HeadersConfig:
-        section = self.section(root, "headers", "", {"verdict", "tag"})
+        section = self.section(root, "headers", "", {"verdict", "tag", "reason"})
 
         def name(raw: Any) -> str:
             if not isinstance(raw, str) or not _HEADER_NAME.match(raw):
@@ -774,6 +819,89 @@ class _Reader:
         return HeadersConfig(
             verdict=self.value(section, "verdict", "headers", "X-Menshen-Verdict", name, expected),
             tag=self.value(section, "tag", "headers", "X-Menshen-Tag", name, expected),
+            reason=self.value(section, "reason", "headers", "X-Menshen-Reason", name, expected),
+        )
+
+    def metrics(self, root: LocatedMap) -> MetricsConfig:
+        path = "metrics"
+        section = self.section(root, "metrics", "", {"enabled", "address", "port"})
+        defaults = MetricsConfig()
+
+        def address(raw: Any) -> str:
+            if not isinstance(raw, str):
+                raise ValueError("")
+            ipaddress.ip_address(raw)  # an address, never a name: no resolver at start
+            return raw
+
+        port = self.integer(section, "port", path, defaults.port, minimum=0)
+        if port > 65535:
+            self.problem(section.key_lines["port"], f"{path}.port", "expected a port <= 65535")
+        return MetricsConfig(
+            enabled=self.boolean(section, "enabled", path, defaults.enabled),
+            address=self.value(
+                section, "address", path, defaults.address, address, "an IP address"
+            ),
+            port=port,
+        )
+
+    def audit(self, root: LocatedMap) -> AuditConfig:
+        path = "audit"
+        section = self.section(
+            root,
+            "audit",
+            "",
+            {
+                "target",
+                "file",
+                "syslog_facility",
+                "hash_addresses",
+                "hash_key_file",
+                "include_terms",
+            },
+        )
+        defaults = AuditConfig()
+
+        def facility(raw: Any) -> str:
+            if raw not in SYSLOG_FACILITIES:
+                raise ValueError("")
+            return str(raw)
+
+        audit_file = self.value(section, "file", path, None, self.directory, "a file path")
+        key_file = self.value(section, "hash_key_file", path, None, self.directory, "a file path")
+        hashing = self.boolean(section, "hash_addresses", path, defaults.hash_addresses)
+        if hashing and key_file is None:
+            self.problem(
+                section.key_lines.get("hash_addresses", section.line),
+                f"{path}.hash_addresses",
+                "needs audit.hash_key_file (a secret key, e.g. 32 random bytes)",
+            )
+        return AuditConfig(
+            target=self.choice(section, "target", path, defaults.target, AuditTarget),
+            file=audit_file or defaults.file,
+            syslog_facility=self.value(
+                section,
+                "syslog_facility",
+                path,
+                defaults.syslog_facility,
+                facility,
+                "one of " + ", ".join(sorted(SYSLOG_FACILITIES)),
+            ),
+            hash_addresses=hashing,
+            hash_key_file=key_file,
+            include_terms=self.boolean(section, "include_terms", path, defaults.include_terms),
+        )
+
+    def quarantine(self, root: LocatedMap) -> QuarantineConfig:
+        section = self.section(root, "quarantine", "", {"postfix_config_directory"})
+        return QuarantineConfig(
+            postfix_config_directory=self.value(
+                section,
+                "postfix_config_directory",
+                "quarantine",
+                None,
+                self.directory,
+                "a directory path",
+            )
         )
 
     def address_list(self, lists: LocatedMap, key: str) -> AddressList:

@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from menshen import __version__, adapter
+from menshen.audit import AuditError
 from menshen.composition import assemble
 from menshen.config import Config, ConfigError, load_config
 from menshen.engine import Engine
 from menshen.keywords.wordlist import WordlistError
+from menshen.operations import start_operations
 
 MILTER_NAME = "menshen"
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
@@ -92,12 +94,25 @@ def build_engine(config_file: Path | None) -> tuple[Config, Engine]:
 class Reloader:
     """Rebuilds the engine from the files and swaps it in, or refuses and keeps the old one."""
 
-    def __init__(self, options: ServeOptions, slot: EngineSlot, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        options: ServeOptions,
+        slot: EngineSlot,
+        logger: logging.Logger,
+        on_reload: Callable[[bool], None] | None = None,
+    ) -> None:
         self._options = options
         self._slot = slot
         self._log = logger
+        self._on_reload = on_reload  # told every outcome (metrics, audit log reopening)
 
     def reload(self) -> bool:
+        ok = self._reload()
+        if self._on_reload is not None:
+            self._on_reload(ok)
+        return ok
+
+    def _reload(self) -> bool:
         try:
             config, engine = build_engine(self._options.config_file)
         except (ConfigError, WordlistError) as exc:
@@ -178,8 +193,14 @@ def serve(options: ServeOptions) -> int:
     socket = options.socket or config.milter.socket
     pid_file = options.pid_file or config.milter.pid_file
     settings = config.milter
+    try:
+        # Threads start here (the metrics endpoint): after the signal mask is set.
+        operations = start_operations(config, logger)
+    except AuditError as exc:
+        logger.error("%s", exc)
+        return 2
     slot = EngineSlot(engine)
-    counter = adapter.ConnectionCounter()
+    counter = adapter.ConnectionCounter(on_change=operations.connections)
     spool = adapter.SpoolSettings(
         memory_bytes=settings.spool_memory_bytes,
         cap_bytes=config.limits.max_message_bytes + 1,  # one more byte: the limit shows
@@ -189,12 +210,13 @@ def serve(options: ServeOptions) -> int:
         created_directory = _prepare_socket_directory(socket)
     except OSError as exc:
         logger.error("cannot create the directory of %s: %s", socket, exc.strerror or exc)
+        operations.close()
         return 1
-    reloader = Reloader(options, slot, logger)
+    reloader = Reloader(options, slot, logger, on_reload=operations.reloaded)
     listening = threading.Event()
 
     def factory() -> adapter.GuardMilter:
-        return adapter.GuardMilter(slot.get, spool, counter, logger)
+        return adapter.GuardMilter(slot.get, spool, counter, logger, operations.observe)
 
     def after_open() -> None:
         os.umask(previous_umask)
@@ -225,6 +247,7 @@ def serve(options: ServeOptions) -> int:
     finally:
         if pid_file is not None and listening.is_set():
             _remove_pid_file(pid_file)
+        operations.close()
     if milter.error is not None:
         logger.error("cannot serve on %s: %s", socket, milter.error)
         return 1

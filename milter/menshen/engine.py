@@ -50,7 +50,7 @@ class Engine:
     def own_header_names(self) -> tuple[str, ...]:
         """Headers this engine adds; inbound copies of them must not be trusted."""
         headers = self._policy.headers
-        return (headers.verdict, headers.tag)
+        return (headers.verdict, headers.tag, headers.reason)
 
     def evaluate(
         self, envelope: Envelope, raw: bytes, heartbeat: Heartbeat | None = None

@@ -104,6 +104,9 @@ def decide(findings: Sequence[Finding], envelope: Envelope, config: PolicyConfig
             score=score,
             monitored_action=action,
         )
+    if action is Action.QUARANTINE:
+        # Postfix records only "milter triggers HOLD action"; `menshen quarantine` reads this.
+        headers = (*headers, (config.headers.reason, reason))
     return Verdict(
         action=action,
         reply=reply,

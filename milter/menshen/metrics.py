@@ -1,0 +1,355 @@
+"""Prometheus metrics: every menshen_* metric is created here, on a registry given to us.
+
+In:  a CollectorRegistry (never prometheus-client's global default), then events: a decided
+     message (Envelope, Verdict, size), connections in flight, a reload outcome, and the
+     quota events quota_warning(rule), quota_limit_hit(rule), quota_backend_up(up).
+Out: the metrics below, served over HTTP by MetricsServer. Names follow Prometheus'
+     conventions: one prefix, base units (seconds, bytes), counters end in _total.
+     Label values come only from closed sets in this module or from names the operator
+     configures (wordlist categories, quota rule names), and even those are capped at
+     MAX_LABEL_VALUES distinct values per label, past which they count as "other".
+     Addresses, terms, queue ids and virus names are never labels (they go to the audit log).
+Fails: recording never raises for any verdict. MetricsServer.start raises OSError when the
+     address cannot be bound; the daemon logs it and serves mail without metrics.
+Thread safety: prometheus-client's metrics are thread-safe; the label guards lock.
+Several processes: every metric is created in Metrics.__init__ and gauges declare how they
+     combine, so pre-forked workers can each build a Metrics on their own registry with
+     PROMETHEUS_MULTIPROC_DIR set, and the process that serves HTTP exposes
+     exposition_registry(that directory) (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    make_wsgi_app,
+    multiprocess,
+)
+
+from menshen import __version__
+from menshen.model import (
+    AV_ERROR,
+    AV_INFECTED,
+    AV_SKIPPED,
+    AV_UNSCANNABLE,
+    INTERNAL_ERROR,
+    KEYWORD_HIT,
+    Action,
+    Envelope,
+    Verdict,
+)
+
+PREFIX = "menshen"
+MAX_LABEL_VALUES = 64  # distinct operator-named values per label; more count as "other"
+OTHER = "other"
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+SIZE_BUCKETS = (1e3, 1e4, 1e5, 1e6, 1e7, 5e7)
+
+ACTIONS = tuple(action.value for action in Action)
+MODES = ("enforce", "monitor")
+STAGES = ("extract", "structure", "keywords", "attachments", "antivirus", "quota", "policy")
+CLAMD_RESULTS = ("clean", "infected", "unscannable", "error", "skipped")
+RELOAD_RESULTS = ("ok", "failed")
+
+# Modes that exist in prometheus-client 0.16 too: how worker processes' values combine.
+_GaugeMode = Literal["min", "max", "livesum"]
+
+# The antivirus finding that decides a scan's outcome, strongest first.
+_CLAMD_OUTCOME = (
+    (AV_INFECTED, "infected"),
+    (AV_ERROR, "error"),
+    (AV_UNSCANNABLE, "unscannable"),
+    (AV_SKIPPED, "skipped"),
+)
+
+
+class BoundedLabel:
+    """Admits at most `limit` distinct values (or only `allowed`); the rest become "other"."""
+
+    def __init__(self, limit: int = MAX_LABEL_VALUES, allowed: Iterable[str] = ()) -> None:
+        self._allowed = frozenset(allowed)
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if self._allowed:
+            return value if value in self._allowed else OTHER
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self._limit:
+                self._seen.add(value)
+                return value
+        return OTHER
+
+
+class Metrics:
+    """All of menshen's metrics on one registry, with one method per event."""
+
+    def __init__(self, registry: CollectorRegistry, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
+
+        def gauge(name: str, doc: str, mode: _GaugeMode, labels: tuple[str, ...] = ()) -> Gauge:
+            # multiprocess_mode is how worker processes' values combine; ignored otherwise.
+            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=registry, multiprocess_mode=mode)
+
+        def histogram(
+            name: str, doc: str, buckets: tuple[float, ...], labels: tuple[str, ...] = ()
+        ) -> Histogram:
+            return Histogram(f"{PREFIX}_{name}", doc, labels, registry=registry, buckets=buckets)
+
+        self.build_info = gauge(
+            "build_info",
+            "Always 1; the labels say what is running.",
+            "max",
+            ("version", "python", "pymilter"),
+        )
+        self.messages = counter(
+            "messages_total",
+            "Messages decided, by the policy's action; mode=monitor counts what enforce mode "
+            "would have done (the message was accepted).",
+            ("action", "mode"),
+        )
+        self.findings = counter(
+            "findings_total",
+            "Findings reported by the scanners (one message can have several).",
+            ("scanner", "code", "category"),
+        )
+        self.category_messages = counter(
+            "keyword_messages_total",
+            "Messages with at least one keyword hit in the category.",
+            ("category",),
+        )
+        self.message_bytes = histogram(
+            "message_size_bytes", "Size of the messages decided.", SIZE_BUCKETS
+        )
+        self.scanned_bytes = counter("scanned_bytes_total", "Bytes of the messages decided.")
+        self.scan_seconds = histogram(
+            "message_scan_seconds",
+            "Time from end of message to verdict, all stages.",
+            DURATION_BUCKETS,
+        )
+        self.stage_seconds = histogram(
+            "stage_duration_seconds",
+            "Time spent per stage of the engine.",
+            DURATION_BUCKETS,
+            ("stage",),
+        )
+        self.clamd_scans = counter(
+            "clamd_scans_total",
+            "Messages handed to the antivirus stage, by outcome (error: clamd down, slow "
+            "or garbled; skipped: not scanned by configuration).",
+            ("result",),
+        )
+        self.quota_warnings = counter(
+            "quota_warnings_total",
+            "Messages that crossed a quota's warning level.",
+            ("rule",),
+        )
+        self.quota_limits = counter(
+            "quota_limits_hit_total",
+            "Messages refused (tempfail) because a quota was exhausted.",
+            ("rule",),
+        )
+        self.quota_backend = gauge(
+            "quota_backend_up",
+            "1 when the shared quota store (Redis) answers, 0 while counting locally.",
+            "min",
+        )
+        self.reloads = counter("reloads_total", "Configuration reloads, by result.", ("result",))
+        self.last_reload_ok = gauge(
+            "config_last_reload_successful",
+            "1 when the last reload (or the start) loaded the configuration, 0 when refused.",
+            "min",
+        )
+        self.last_reload_time = gauge(
+            "config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load.",
+            "max",
+        )
+        self.connections = gauge(
+            "milter_connections_active", "Milter connections from Postfix in flight.", "livesum"
+        )
+        self.audit_errors = counter("audit_errors_total", "Audit lines that could not be written.")
+
+        self._category = BoundedLabel()
+        self._rule = BoundedLabel()
+        self._scanner = BoundedLabel()
+        self._code = BoundedLabel()
+        self._stage = BoundedLabel(allowed=STAGES)
+        # Children that always exist, so a scrape shows zeros rather than nothing and
+        # rate() sees the first event of each kind.
+        for action in ACTIONS:
+            for mode in MODES:
+                self.messages.labels(action=action, mode=mode)
+        for result in CLAMD_RESULTS:
+            self.clamd_scans.labels(result=result)
+        for result in RELOAD_RESULTS:
+            self.reloads.labels(result=result)
+        for stage in STAGES:
+            self.stage_seconds.labels(stage=stage)
+        self.build_info.labels(
+            version=__version__, python=platform.python_version(), pymilter=_version("pymilter")
+        ).set(1)
+        self.quota_backend.set(1)
+        self.loaded()
+
+    # --- events ---------------------------------------------------------------------------
+
+    def message(self, envelope: Envelope, verdict: Verdict, size: int) -> None:
+        """One decided message. `envelope` is accepted for symmetry and never labels."""
+        del envelope  # addresses are never labels
+        decided = verdict.monitored_action or verdict.action
+        mode = "monitor" if verdict.monitored_action is not None else "enforce"
+        self.messages.labels(action=decided.value, mode=mode).inc()
+        self.message_bytes.observe(size)
+        self.scanned_bytes.inc(size)
+        categories: set[str] = set()
+        for finding in verdict.findings:
+            category = self._category(finding.category) if finding.category else ""
+            self.findings.labels(
+                scanner=self._scanner(finding.scanner),
+                code=self._code(finding.code),
+                category=category,
+            ).inc()
+            if finding.code == KEYWORD_HIT and category:
+                categories.add(category)
+        for category in categories:
+            self.category_messages.labels(category=category).inc()
+        timings = dict(verdict.timings)
+        for stage, seconds in verdict.timings:
+            if stage != "total":
+                self.stage_seconds.labels(stage=self._stage(stage)).observe(seconds)
+        if "total" in timings:
+            self.scan_seconds.observe(timings["total"])
+        if "antivirus" in timings:
+            self.clamd_scans.labels(result=_clamd_result(verdict)).inc()
+
+    def connections_in_flight(self, active: int) -> None:
+        self.connections.set(active)
+
+    def reload(self, ok: bool) -> None:
+        self.reloads.labels(result="ok" if ok else "failed").inc()
+        if ok:
+            self.loaded()
+        else:
+            self.last_reload_ok.set(0)
+
+    def loaded(self) -> None:
+        """The configuration in use was loaded just now (start or reload)."""
+        self.last_reload_ok.set(1)
+        self.last_reload_time.set(self._clock())
+
+    def quota_warning(self, rule: str = "") -> None:
+        """A message crossed the warning level of quota `rule` (an operator-named rule)."""
+        self.quota_warnings.labels(rule=self._rule(rule)).inc()
+
+    def quota_limit_hit(self, rule: str = "") -> None:
+        """A message was refused because quota `rule` is exhausted."""
+        self.quota_limits.labels(rule=self._rule(rule)).inc()
+
+    def quota_backend_up(self, up: bool) -> None:
+        """The shared quota store answered (True) or is being bypassed (False)."""
+        self.quota_backend.set(1 if up else 0)
+
+    def audit_failed(self) -> None:
+        self.audit_errors.inc()
+
+
+def _clamd_result(verdict: Verdict) -> str:
+    codes = {f.code for f in verdict.findings if f.scanner == "antivirus"}
+    if INTERNAL_ERROR in codes:
+        return "error"
+    for code, result in _CLAMD_OUTCOME:
+        if code in codes:
+            return result
+    return "clean"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def exposition_registry(multiprocess_dir: Path | None) -> CollectorRegistry:
+    """The registry to serve: a fresh one, or one that merges the workers' files."""
+    registry = CollectorRegistry(auto_describe=True)
+    if multiprocess_dir is not None:
+        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    return registry
+
+
+def metric_names(registry: CollectorRegistry) -> frozenset[str]:
+    """Every sample name the registry can expose (with _total, _bucket, ... suffixes)."""
+    names: set[str] = set()
+    for family in registry.collect():
+        names.add(family.name)
+        names.update(sample.name for sample in family.samples)
+    return frozenset(names)
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scraper never holds up shutdown
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not worth a log line each."""
+
+
+class MetricsServer:
+    """HTTP on address:port serving the registry at /metrics, from a thread of its own."""
+
+    def __init__(self, registry: CollectorRegistry, address: str, port: int) -> None:
+        self._registry = registry
+        self._address = address
+        self._port = port
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> tuple[str, int]:
+        """Bind and serve; returns the bound (address, port). Raises OSError."""
+        server_class: type[WSGIServer] = _ThreadingServer
+        if ":" in self._address:
+            server_class = type(
+                "_ThreadingServer6", (_ThreadingServer,), {"address_family": socket.AF_INET6}
+            )
+        self._server = make_server(
+            self._address,
+            self._port,
+            make_wsgi_app(self._registry),
+            server_class=server_class,
+            handler_class=_QuietHandler,
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="menshen-metrics", daemon=True
+        )
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

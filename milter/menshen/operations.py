@@ -1,0 +1,97 @@
+"""What the daemon reports about its work: metrics and the audit trail, built from a Config.
+
+In:  a validated Config, a logger and, optionally, the registry to record on (tests and a
+     multi-process server pass their own; otherwise a fresh one, never the global default).
+Out: an Operations bundle whose observe(envelope, verdict, size) the milter calls once per
+     decided message, reloaded(ok) after every reload attempt, and connections(n) whenever
+     the number of connections in flight changes; plus the HTTP metrics endpoint.
+Fails: start_operations raises AuditError when the audit trail cannot be opened (the daemon
+     then refuses to start). A metrics port that cannot be bound is logged as an error and
+     the daemon serves mail without an endpoint. observe() never raises: an audit line that
+     cannot be written is logged and counted (menshen_audit_errors_total); mail keeps
+     flowing, because a full log disk must not stop the mail system.
+Thread safety: observe() is called from every connection's thread at once; the metrics are
+     thread-safe and the audit sink locks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from menshen.audit import AuditRecorder, open_audit_log
+from menshen.config import Config
+from menshen.metrics import Metrics, MetricsServer
+from menshen.model import Envelope, Verdict
+
+
+@dataclass
+class Operations:
+    metrics: Metrics
+    audit: AuditRecorder | None
+    server: MetricsServer | None
+    logger: logging.Logger
+
+    def observe(self, envelope: Envelope, verdict: Verdict, size: int) -> None:
+        try:
+            self.metrics.message(envelope, verdict, size)
+        except Exception:
+            self.logger.exception("%s: cannot count the message", envelope.queue_id or "NOQUEUE")
+        if self.audit is None:
+            return
+        try:
+            self.audit.record(envelope, verdict, size)
+        except Exception as exc:
+            self.metrics.audit_failed()
+            self.logger.error(
+                "%s: cannot write the audit line: %s", envelope.queue_id or "NOQUEUE", exc
+            )
+
+    def connections(self, active: int) -> None:
+        self.metrics.connections_in_flight(active)
+
+    def reloaded(self, ok: bool) -> None:
+        self.metrics.reload(ok)
+        if ok and self.audit is not None:
+            try:
+                self.audit.reopen()  # also a manual way to follow a moved log file
+            except OSError as exc:
+                self.logger.error("cannot reopen the audit log: %s", exc)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.audit is not None:
+            self.audit.close()
+
+
+def start_operations(
+    config: Config, logger: logging.Logger, registry: CollectorRegistry | None = None
+) -> Operations:
+    """Open the audit trail, create the metrics and start the endpoint. Raises AuditError."""
+    audit = open_audit_log(config.audit)
+    registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+    metrics = Metrics(registry)
+    server: MetricsServer | None = None
+    settings = config.metrics
+    if settings.enabled:
+        server = MetricsServer(registry, settings.address, settings.port)
+        try:
+            host, port = server.start()
+        except OSError as exc:
+            logger.error(
+                "metrics: cannot listen on %s port %d (%s); serving mail without metrics",
+                settings.address,
+                settings.port,
+                exc.strerror or exc,
+            )
+            server = None
+        else:
+            logger.info("metrics on http://%s/metrics", _host_port(host, port))
+    return Operations(metrics=metrics, audit=audit, server=server, logger=logger)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
