@@ -1,7 +1,7 @@
 """The `menshen` command line.
 
 In:  argv. Subcommands: check, configtest, wordlist lint, wordlist test, serve, reload,
-     version.
+     quarantine and stats (menshen.opscli), version.
      serve and reload run and steer the milter daemon (see menshen.daemon).
 Out: text (or one JSON object with --json) on stdout; problems on stderr.
 Exit status, as clamdscan and linters use it:
@@ -10,6 +10,7 @@ Exit status, as clamdscan and linters use it:
   wordlist    lint: 0 clean, 1 issues found, 2 unreadable input; test: 0 no hit, 1 hits, 2 error
   serve       0 stopped by a signal, 1 cannot listen, 2 configuration error
   reload      0 signalled, 2 configuration refused or no daemon running
+  quarantine  0 done, 1 no such held message, 2 error; stats 0, 2 endpoint unreadable
 Fails: never with a traceback; an unexpected failure prints one line and exits 2.
 Thread safety: single-threaded command.
 """
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from menshen import __version__
+from menshen import __version__, opscli
 from menshen.composition import Assembly, assemble, wordlist_source
 from menshen.config import SOCKET_SPEC, Config, ConfigError, config_path, load_config
 from menshen.daemon import ServeOptions, read_pid_file, serve
@@ -152,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_config(reload)
     reload.add_argument("--pid-file", type=Path, metavar="PATH", help="overrides milter.pid_file")
     reload.set_defaults(handler=_reload)
+
+    opscli.register(commands, _add_config, _load)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=lambda _args: print(f"menshen {__version__}") or EXIT_OK)

@@ -220,8 +220,10 @@ def test_clean_message_gets_the_verdict_header(client: MilterClient) -> None:
 def test_quarantine_category_is_held_then_accepted(client: MilterClient) -> None:
     result = send(client, text_message(f"请看{HELD_TERM}，谢谢"))
     codes = [reply.code for reply in result.modifications]
-    assert codes == [Code.ADDHEADER, Code.QUARANTINE]
+    assert codes == [Code.ADDHEADER, Code.ADDHEADER, Code.QUARANTINE]
     assert result.quarantine == "keyword category held"
+    # The reason travels with the held message too: Postfix records only "HOLD action".
+    assert ("X-Menshen-Reason", "keyword category held") in result.headers_added
     assert result.action is Code.ACCEPT
 
 
