@@ -207,6 +207,10 @@ class MetricsConfig:
     enabled: bool = True
     address: str = "127.0.0.1"
     port: int = 9640
+    # Rejections + tempfails per client address over a sliding window (clientrates.py).
+    client_failure_window_seconds: float = 300.0
+    client_failure_ratio: float = 0.30
+    client_failure_min_messages: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -824,7 +828,19 @@ class _Reader:
 
     def metrics(self, root: LocatedMap) -> MetricsConfig:
         path = "metrics"
-        section = self.section(root, "metrics", "", {"enabled", "address", "port"})
+        section = self.section(
+            root,
+            "metrics",
+            "",
+            {
+                "enabled",
+                "address",
+                "port",
+                "client_failure_window_seconds",
+                "client_failure_ratio",
+                "client_failure_min_messages",
+            },
+        )
         defaults = MetricsConfig()
 
         def address(raw: Any) -> str:
@@ -842,6 +858,23 @@ class _Reader:
                 section, "address", path, defaults.address, address, "an IP address"
             ),
             port=port,
+            client_failure_window_seconds=self.number(
+                section,
+                "client_failure_window_seconds",
+                path,
+                defaults.client_failure_window_seconds,
+                minimum=10,
+            ),
+            client_failure_ratio=self.number(
+                section, "client_failure_ratio", path, defaults.client_failure_ratio, minimum=0
+            ),
+            client_failure_min_messages=self.integer(
+                section,
+                "client_failure_min_messages",
+                path,
+                defaults.client_failure_min_messages,
+                minimum=1,
+            ),
         )
 
     def audit(self, root: LocatedMap) -> AuditConfig:

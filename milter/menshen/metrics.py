@@ -188,6 +188,18 @@ class Metrics:
         self.connections = gauge(
             "milter_connections_active", "Milter connections from Postfix in flight.", "livesum"
         )
+        self.clients_over = gauge(
+            "clients_over_failure_ratio",
+            "Client addresses whose rejected + tempfailed share of messages is above the "
+            "configured ratio over the sliding window (the log names them).",
+            "livesum",
+        )
+        self.client_ratio_max = gauge(
+            "client_failure_ratio_max",
+            "Highest rejected + tempfailed share of messages of any client address with "
+            "enough messages in the sliding window (0 to 1).",
+            "max",
+        )
         self.audit_errors = counter("audit_errors_total", "Audit lines that could not be written.")
 
         self._category = BoundedLabel()
@@ -269,6 +281,15 @@ class Metrics:
     def quota_backend_up(self, up: bool) -> None:
         """The shared quota store answered (True) or is being bypassed (False)."""
         self.quota_backend.set(1 if up else 0)
+
+    def watch_clients(self, snapshot: Callable[[], tuple[int, float]]) -> None:
+        """Read (clients over the ratio, highest ratio) at every scrape.
+
+        Computed when scraped so the gauges fall back as the window slides on, even when no
+        mail arrives; a multi-process server has each worker report its own window.
+        """
+        self.clients_over.set_function(lambda: float(snapshot()[0]))
+        self.client_ratio_max.set_function(lambda: snapshot()[1])
 
     def audit_failed(self) -> None:
         self.audit_errors.inc()

@@ -4,7 +4,9 @@ In:  a validated Config, a logger and, optionally, the registry to record on (te
      multi-process server pass their own; otherwise a fresh one, never the global default).
 Out: an Operations bundle whose observe(envelope, verdict, size) the milter calls once per
      decided message, reloaded(ok) after every reload attempt, and connections(n) whenever
-     the number of connections in flight changes; plus the HTTP metrics endpoint.
+     the number of connections in flight changes; plus the HTTP metrics endpoint, and the
+     per-client failure window behind menshen_clients_over_failure_ratio (a client that
+     crosses the ratio is named in the log, never in a metric).
 Fails: start_operations raises AuditError when the audit trail cannot be opened (the daemon
      then refuses to start). A metrics port that cannot be bound is logged as an error and
      the daemon serves mail without an endpoint. observe() never raises: an audit line that
@@ -22,9 +24,12 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from menshen.audit import AuditRecorder, open_audit_log
+from menshen.clientrates import ClientFailureWindow
 from menshen.config import Config
 from menshen.metrics import Metrics, MetricsServer
-from menshen.model import Envelope, Verdict
+from menshen.model import Action, Envelope, Verdict
+
+_FAILED = (Action.REJECT, Action.TEMPFAIL)
 
 
 @dataclass
@@ -33,12 +38,22 @@ class Operations:
     audit: AuditRecorder | None
     server: MetricsServer | None
     logger: logging.Logger
+    clients: ClientFailureWindow
 
     def observe(self, envelope: Envelope, verdict: Verdict, size: int) -> None:
+        queue_id = envelope.queue_id or "NOQUEUE"
         try:
             self.metrics.message(envelope, verdict, size)
+            if self.clients.record(envelope.client_ip, verdict.action in _FAILED):
+                self.logger.warning(
+                    "%s: client %s: %.0f%% of its messages rejected or tempfailed in the last %gs",
+                    queue_id,
+                    envelope.client_ip,
+                    100 * self.clients.ratio(envelope.client_ip),
+                    self.clients.window_seconds,
+                )
         except Exception:
-            self.logger.exception("%s: cannot count the message", envelope.queue_id or "NOQUEUE")
+            self.logger.exception("%s: cannot count the message", queue_id)
         if self.audit is None:
             return
         try:
@@ -74,6 +89,12 @@ def start_operations(
     audit = open_audit_log(config.audit)
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics = Metrics(registry)
+    clients = ClientFailureWindow(
+        window_seconds=config.metrics.client_failure_window_seconds,
+        threshold=config.metrics.client_failure_ratio,
+        min_messages=config.metrics.client_failure_min_messages,
+    )
+    metrics.watch_clients(clients.snapshot)
     server: MetricsServer | None = None
     settings = config.metrics
     if settings.enabled:
@@ -90,7 +111,7 @@ def start_operations(
             server = None
         else:
             logger.info("metrics on http://%s/metrics", _host_port(host, port))
-    return Operations(metrics=metrics, audit=audit, server=server, logger=logger)
+    return Operations(metrics=metrics, audit=audit, server=server, logger=logger, clients=clients)
 
 
 def _host_port(host: str, port: int) -> str:

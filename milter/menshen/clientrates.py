@@ -1,0 +1,116 @@
+"""Per-client failure rates over a sliding window, without putting addresses in metrics.
+
+The alarm "rejections and tempfails of one client IP above 30 %" needs a rate per address,
+and an address must never be a metric label (one series per client would be unbounded).
+So the rate is kept here, in the process, and only two numbers leave it: how many clients
+are above the threshold now, and the highest ratio among the clients with enough mail to
+judge. The address of a client that crosses the threshold goes to the log, once per
+crossing, where a person can act on it.
+
+In:  (client address, failed) for every decided message; failed means menshen answered
+     reject or tempfail.
+Out: crossed(): True the first time a client is over the threshold within the window
+     (log it); snapshot(): (clients over the threshold, highest ratio) for the gauges.
+Bounds: counts live in buckets of window/BUCKETS seconds; at most max_clients addresses are
+     tracked, the least recently seen forgotten first, so memory is O(max_clients * BUCKETS)
+     whatever the traffic.
+Fails: never raises.
+Thread safety: every method takes one lock; record() is O(BUCKETS), snapshot() O(clients)
+     (called once per scrape).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+BUCKETS = 10
+
+
+class _Client:
+    __slots__ = ("alerted", "buckets")
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, list[int]] = {}  # bucket number -> [messages, failed]
+        self.alerted = False
+
+    def totals(self, oldest: int) -> tuple[int, int]:
+        for number in [n for n in self.buckets if n < oldest]:
+            del self.buckets[number]
+        messages = sum(counts[0] for counts in self.buckets.values())
+        failed = sum(counts[1] for counts in self.buckets.values())
+        return messages, failed
+
+
+class ClientFailureWindow:
+    def __init__(
+        self,
+        window_seconds: float = 300.0,
+        threshold: float = 0.30,
+        min_messages: int = 10,
+        max_clients: int = 10000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window_seconds = window_seconds
+        self._bucket_seconds = window_seconds / BUCKETS
+        self._threshold = threshold
+        self._min_messages = min_messages
+        self._max_clients = max_clients
+        self._clock = clock
+        self._clients: OrderedDict[str, _Client] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _now(self) -> tuple[int, int]:
+        number = int(self._clock() // self._bucket_seconds)
+        return number, number - BUCKETS + 1
+
+    def _over(self, messages: int, failed: int) -> bool:
+        return messages >= self._min_messages and failed > self._threshold * messages
+
+    def record(self, client: str, failed: bool) -> bool:
+        """Count one message; True when this client has just gone over the threshold."""
+        if not client:
+            return False
+        with self._lock:
+            number, oldest = self._now()
+            entry = self._clients.get(client)
+            if entry is None:
+                entry = _Client()
+                self._clients[client] = entry
+                if len(self._clients) > self._max_clients:
+                    self._clients.popitem(last=False)
+            else:
+                self._clients.move_to_end(client)
+            counts = entry.buckets.setdefault(number, [0, 0])
+            counts[0] += 1
+            counts[1] += int(failed)
+            over = self._over(*entry.totals(oldest))
+            crossed = over and not entry.alerted
+            entry.alerted = over
+            return crossed
+
+    def ratio(self, client: str) -> float:
+        with self._lock:
+            entry = self._clients.get(client)
+            if entry is None:
+                return 0.0
+            messages, failed = entry.totals(self._now()[1])
+            return failed / messages if messages else 0.0
+
+    def snapshot(self) -> tuple[int, float]:
+        """(clients over the threshold, highest ratio among clients with min_messages)."""
+        with self._lock:
+            oldest = self._now()[1]
+            over = 0
+            highest = 0.0
+            for name in list(self._clients):
+                messages, failed = self._clients[name].totals(oldest)
+                if messages == 0:
+                    del self._clients[name]
+                    continue
+                if messages >= self._min_messages:
+                    highest = max(highest, failed / messages)
+                    over += self._over(messages, failed)
+            return over, highest
