@@ -9,9 +9,10 @@ BIN     := $(VENV)/bin
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Services the test suite starts on loopback, libmilter for pymilter's C extension, the
-# Unicode data the Chinese folding table is generated from, and the build tools.
+# Unicode data the Chinese folding table is generated from, promtool (prometheus) for the
+# alert-rule tests, logrotate for the audit-rotation test, and the build tools.
 APT_PACKAGES := postfix clamav-daemon clamav-milter libmilter-dev redis-server miltertest \
-                unicode-data python3-dev python3-venv gcc make
+                unicode-data prometheus logrotate python3-dev python3-venv gcc make
 
 .PHONY: all run reload samples test unit lint bench deps venv clean tables
 

@@ -326,7 +326,12 @@ def metric_names(registry: CollectorRegistry) -> frozenset[str]:
     for family in registry.collect():
         names.add(family.name)
         names.update(sample.name for sample in family.samples)
+        # A labelled metric with no child yet has no sample: name its series by type.
+        names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ()))
     return frozenset(names)
+
+
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
