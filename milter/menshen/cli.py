@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--json", action="store_true", help="print one JSON object")
     test.add_argument("input", metavar="TEXT|FILE.eml")
     test.set_defaults(handler=_wordlist_test)
+    opscli.register_wordlist_report(wordlist_commands, _add_config, _load)
 
     serve = commands.add_parser(
         "serve",

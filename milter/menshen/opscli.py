@@ -1,4 +1,5 @@
-"""The operators' commands: `menshen quarantine list|show|release|delete` and `menshen stats`.
+"""Operators' commands: `menshen quarantine list|show|release|delete`, `menshen stats` and
+`menshen wordlist report`.
 
 In:  argparse subcommands registered on the main parser by cli.py (register()), the
      configuration (headers.reason, quarantine.postfix_config_directory, metrics) and, for
@@ -6,7 +7,7 @@ In:  argparse subcommands registered on the main parser by cli.py (register()), 
 Out: text, or JSON with --json, on stdout. Exit status:
        quarantine list   0 (even when nothing is held)
        quarantine show|release|delete   0 done, 1 no such message in the hold queue
-       stats             0
+       stats, wordlist report   0
      and 2 for a configuration error, a Postfix tool that fails or an endpoint that cannot
      be read (one line on stderr).
 Fails: never with a traceback; the errors of quarantine.py and stats.py become exit 2.
@@ -19,11 +20,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from menshen.composition import wordlist_source
 from menshen.config import Config
+from menshen.keywords.wordlist import load_wordlist_dir
 from menshen.quarantine import HoldQueue, NotHeldError, QuarantineError, printable
 from menshen.stats import StatsError, render, scrape, summarise
+from menshen.wordlistreport import ReportError, build_report, read_records
+from menshen.wordlistreport import render as render_report
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -85,6 +91,57 @@ def register(
     stats.add_argument("--url", help="metrics URL (default: from the metrics section)")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=lambda args: _stats(args, load))
+
+
+def register_wordlist_report(
+    wordlist_commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    add_config: AddConfig,
+    load: LoadConfig,
+) -> None:
+    """Add `menshen wordlist report` under the wordlist command."""
+    report = wordlist_commands.add_parser(
+        "report",
+        help="what the lists caught, from the audit trail",
+        description="Messages per category, per term (with audit.include_terms) and the "
+        "terms that never hit, read from the audit trail (.gz files too). Exit 0, or 2 when "
+        "a file cannot be read.",
+    )
+    add_config(report)
+    report.add_argument(
+        "--audit",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="audit file (repeatable; default: audit.file)",
+    )
+    report.add_argument("--since", metavar="DATE", help="ISO date or time (UTC when no zone)")
+    report.add_argument("--wordlists", type=Path, metavar="DIR", help="lists to report on")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.set_defaults(handler=lambda args: _wordlist_report(args, load))
+
+
+def _wordlist_report(args: argparse.Namespace, load: LoadConfig) -> int:
+    config = load(args)
+    since = None
+    if args.since is not None:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            return _fail(f"--since {args.since!r}: expected an ISO date such as 2026-12-01")
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    paths = args.audit or [config.audit.file]
+    wordlists = load_wordlist_dir(wordlist_source(config, args.wordlists))
+    try:
+        report = build_report(read_records(paths, since), wordlists)
+    except ReportError as exc:
+        return _fail(str(exc))
+    if args.json:
+        json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render_report(report))
+    return EXIT_OK
 
 
 def _queue(args: argparse.Namespace, config: Config) -> HoldQueue:
