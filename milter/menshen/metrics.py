@@ -14,8 +14,10 @@ Fails: recording never raises for any verdict. MetricsServer.start raises OSErro
 Thread safety: prometheus-client's metrics are thread-safe; the label guards lock.
 Several processes: every metric is created in Metrics.__init__ and gauges declare how they
      combine, so pre-forked workers can each build a Metrics on their own registry with
-     PROMETHEUS_MULTIPROC_DIR set, and the process that serves HTTP exposes
-     exposition_registry(that directory) (prometheus-client's multiprocess mode).
+     PROMETHEUS_MULTIPROC_DIR set (before prometheus_client is first imported), the process
+     that serves HTTP exposes exposition_registry(that directory) (prometheus-client's
+     multiprocess mode) and calls worker_exited(pid, directory) when a worker ends. The two
+     per-client gauges are computed at scrape time and are not merged across processes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from prometheus_client import (
     make_wsgi_app,
     multiprocess,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from menshen import __version__
 from menshen.model import (
@@ -312,12 +315,37 @@ def _version(distribution: str) -> str:
         return "unknown"
 
 
+Registry = CollectorRegistry  # for modules that may not import prometheus_client themselves
+
+
+def new_registry() -> CollectorRegistry:
+    """A fresh registry (never prometheus-client's global one)."""
+    return CollectorRegistry(auto_describe=True)
+
+
+def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """(sample name, labels, value) of every sample in Prometheus text format.
+
+    Raises ValueError for text that is not in that format.
+    """
+    return [
+        (sample.name, dict(sample.labels), float(sample.value))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
 def exposition_registry(multiprocess_dir: Path | None) -> CollectorRegistry:
     """The registry to serve: a fresh one, or one that merges the workers' files."""
     registry = CollectorRegistry(auto_describe=True)
     if multiprocess_dir is not None:
         multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
     return registry
+
+
+def worker_exited(pid: int, multiprocess_dir: Path) -> None:
+    """Drop a dead worker's live gauges (connections in flight) from the merged view."""
+    multiprocess.mark_process_dead(pid, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
 
 
 def metric_names(registry: CollectorRegistry) -> frozenset[str]:

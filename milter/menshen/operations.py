@@ -21,12 +21,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
-
 from menshen.audit import AuditRecorder, open_audit_log
 from menshen.clientrates import ClientFailureWindow
 from menshen.config import Config
-from menshen.metrics import Metrics, MetricsServer
+from menshen.metrics import Metrics, MetricsServer, Registry, new_registry
 from menshen.model import Action, Envelope, Verdict
 
 _FAILED = (Action.REJECT, Action.TEMPFAIL)
@@ -83,11 +81,11 @@ class Operations:
 
 
 def start_operations(
-    config: Config, logger: logging.Logger, registry: CollectorRegistry | None = None
+    config: Config, logger: logging.Logger, registry: Registry | None = None
 ) -> Operations:
     """Open the audit trail, create the metrics and start the endpoint. Raises AuditError."""
     audit = open_audit_log(config.audit)
-    registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+    registry = registry if registry is not None else new_registry()
     metrics = Metrics(registry)
     clients = ClientFailureWindow(
         window_seconds=config.metrics.client_failure_window_seconds,

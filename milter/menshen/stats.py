@@ -17,7 +17,7 @@ import urllib.request
 from collections import defaultdict
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+from menshen.metrics import parse_exposition
 
 TIMEOUT = 5.0
 
@@ -42,9 +42,8 @@ def summarise(text: str) -> dict[str, Any]:
     """The counters an operator looks at first, from one scrape."""
     samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
     try:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                samples[sample.name].append((dict(sample.labels), float(sample.value)))
+        for name, labels, value in parse_exposition(text):
+            samples[name].append((labels, value))
     except ValueError as exc:
         raise StatsError(f"not Prometheus text format: {exc}") from exc
 

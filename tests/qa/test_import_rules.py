@@ -70,6 +70,12 @@ FORBIDDEN_INTERNAL: dict[str, tuple[str, ...]] = {
     ),
     "engine": ("menshen.cli", "menshen.composition"),
     "composition": ("menshen.cli",),
+    # Operations: the milter's observers and the operators' tools stay out of the daemon.
+    "metrics": ("menshen.adapter", "menshen.daemon", "menshen.cli", "menshen.config"),
+    "audit": ("menshen.adapter", "menshen.daemon", "menshen.cli", "menshen.metrics"),
+    "clientrates": ("menshen.",),
+    "quarantine": ("menshen.",),
+    "stats": ("menshen.adapter", "menshen.daemon", "menshen.cli"),
 }
 
 # third-party module -> the only menshen modules allowed to import it

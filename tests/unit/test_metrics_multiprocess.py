@@ -1,0 +1,56 @@
+"""Several worker processes, one merged view: the multiprocess mode the metrics are built for.
+
+Each worker is a real Python process that sets PROMETHEUS_MULTIPROC_DIR before importing
+menshen.metrics, builds its own Metrics and records one message; the serving side merges
+the workers' files with exposition_registry().
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from menshen.metrics import exposition_registry, worker_exited
+
+WORKER = """
+import os
+import sys
+from prometheus_client import CollectorRegistry
+from menshen.metrics import Metrics
+from menshen.model import Action, Envelope, Verdict
+metrics = Metrics(CollectorRegistry())
+action = Action(sys.argv[1])
+metrics.message(Envelope(), Verdict(action, None, "", timings=(("total", 0.01),)), 100)
+metrics.connections_in_flight(2)
+print(os.getpid())
+"""
+
+
+def test_workers_counts_merge_and_dead_workers_leave_the_live_gauges(tmp_path: Path) -> None:
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    pids = []
+    for action in ("accept", "accept", "reject"):
+        proc = subprocess.run(
+            [sys.executable, "-c", WORKER, action],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
+        pids.append(int(proc.stdout))
+    registry = exposition_registry(tmp_path)
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("menshen_messages_total", action="accept", mode="enforce") == 2
+    assert value("menshen_messages_total", action="reject", mode="enforce") == 1
+    assert value("menshen_message_scan_seconds_count") == 3
+    assert value("menshen_milter_connections_active") == 6
+    for pid in pids:
+        worker_exited(pid, tmp_path)
+    assert value("menshen_milter_connections_active") in (None, 0)
+    assert value("menshen_messages_total", action="accept", mode="enforce") == 2
