@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 QUEUE_ID = re.compile(r"^[0-9A-Za-z]{6,32}$")  # short (hex) and long (base 52) queue ids
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 HOLD = "hold"
@@ -219,4 +220,5 @@ def _check_id(queue_id: str) -> None:
 
 def printable(text: str, limit: int = 200) -> str:
     """Values from the queue, made safe for a terminal (no escape sequences, one line)."""
-    return text.encode("ascii", "backslashreplace").decode("ascii")[:limit].replace("\x1b", "\\x1b")
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", escaped)[:limit]

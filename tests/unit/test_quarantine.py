@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from menshen.quarantine import HoldQueue, NotHeldError, ToolResult, header_value
+from menshen.quarantine import HoldQueue, NotHeldError, ToolResult, header_value, printable
 
 POSTCAT = """*** HEADER EXTRACTED hold/4ZkLmN1abc ***
 Received: from client.menshen.test (localhost [127.0.0.1])
@@ -49,3 +49,9 @@ def test_ids_outside_postfix_alphabet_are_refused_before_any_tool(queue_id: str)
     for act in (queue.release, queue.delete, queue.show):
         with pytest.raises(NotHeldError):
             act(queue_id)
+
+
+def test_printable_values_cannot_drive_the_terminal() -> None:
+    shown = printable("a\x1b[2J\r\nb\x07中")
+    assert shown == "a\\x1b[2J\\x0d\\x0ab\\x07\\u4e2d"
+    assert shown.isprintable()
