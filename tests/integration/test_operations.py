@@ -203,3 +203,26 @@ def test_audit_file_moved_by_logrotate_is_reopened(
         "the reload to be counted",
     )
     daemon.stop()
+
+
+def test_a_client_over_the_failure_ratio_is_counted_and_named_in_the_log(
+    postfix: PostfixRig, menshen_daemon: Daemons, menshen_config: Path, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(menshen_config.read_text(encoding="utf-8"))
+    port = free_port()
+    config["metrics"] = {"port": port, "client_failure_min_messages": 3}
+    menshen_config.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    daemon = menshen_daemon(config=menshen_config)
+    url = f"http://127.0.0.1:{port}/metrics"
+    code, text = postfix.send(text_message(CLEAN_TEXT, "fine"))
+    assert code == 250, text
+    for _ in range(3):
+        code, text = postfix.send((SAMPLES / REJECT_SAMPLES[0]).read_bytes())
+        assert code == 550, text
+    metrics = scrape(url)
+    assert sample_value(metrics, "menshen_clients_over_failure_ratio") == 1
+    assert sample_value(metrics, "menshen_client_failure_ratio_max") == 0.75
+    # Named once, when it crossed: at the third message, 2 of 3 refused.
+    assert daemon.log_text().count("client 127.0.0.1: 67% of its messages rejected") == 1
+    assert "127.0.0.1" not in metrics  # the address is in the log, never in a label
+    daemon.stop()
