@@ -81,9 +81,16 @@ class Operations:
 
 
 def start_operations(
-    config: Config, logger: logging.Logger, registry: Registry | None = None
+    config: Config,
+    logger: logging.Logger,
+    registry: Registry | None = None,
+    serve_http: bool = True,
 ) -> Operations:
-    """Open the audit trail, create the metrics and start the endpoint. Raises AuditError."""
+    """Open the audit trail, create the metrics and start the endpoint. Raises AuditError.
+
+    serve_http=False is for a pre-forked worker: it records (into PROMETHEUS_MULTIPROC_DIR)
+    and the parent serves exposition_registry() of that directory instead.
+    """
     audit = open_audit_log(config.audit)
     registry = registry if registry is not None else new_registry()
     metrics = Metrics(registry)
@@ -95,7 +102,7 @@ def start_operations(
     metrics.watch_clients(clients.snapshot)
     server: MetricsServer | None = None
     settings = config.metrics
-    if settings.enabled:
+    if settings.enabled and serve_http:
         server = MetricsServer(registry, settings.address, settings.port)
         try:
             host, port = server.start()

@@ -6,13 +6,16 @@ prometheus-client's global registry.
 
 from __future__ import annotations
 
+import logging
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from menshen.clientrates import ClientFailureWindow
+from menshen.config import parse_config
 from menshen.metrics import MAX_LABEL_VALUES, OTHER, BoundedLabel, Metrics, MetricsServer
 from menshen.model import (
     AV_ERROR,
@@ -24,6 +27,7 @@ from menshen.model import (
     Finding,
     Verdict,
 )
+from menshen.operations import start_operations
 from menshen.stats import render, summarise
 
 ENVELOPE = Envelope(client_ip="192.0.2.7", sender="alice@example.com", recipients=("b@x.test",))
@@ -246,3 +250,15 @@ def test_a_taken_port_is_an_oserror() -> None:
             MetricsServer(registry, "127.0.0.1", port).start()
     finally:
         first.stop()
+
+
+def test_operations_without_http_record_but_listen_nowhere(tmp_path: Path) -> None:
+    config = parse_config("metrics:\n  port: 1\n", "test.yml", base_dir=tmp_path)
+    registry = CollectorRegistry()
+    operations = start_operations(config, logging.getLogger("test"), registry, serve_http=False)
+    try:
+        assert operations.server is None
+        operations.observe(ENVELOPE, CASES[0].verdict, 5)
+        assert value(registry, "menshen_messages_total", action="accept", mode="enforce") == 1
+    finally:
+        operations.close()
