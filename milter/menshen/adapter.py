@@ -349,6 +349,71 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         )
 
 
+RcptRefusalObserver = Callable[[Envelope, Verdict], None]
+
+
+class QuotaCheckingMilter(GuardMilter):
+    """A GuardMilter that answers RCPT, so a sender whose quota is used up is refused there.
+
+    Used only when the engine checks quotas at RCPT: Postfix then waits for an answer to
+    every recipient, and the message body of an over-quota sender is never sent.
+    """
+
+    _protocol_mask = GuardMilter.protocol_mask() | Milter.P_NR_RCPT  # RCPT gets a reply
+
+    def __init__(
+        self,
+        current_engine: Callable[[], Engine],
+        spool: SpoolSettings,
+        counter: ConnectionCounter,
+        logger: logging.Logger,
+        observe: VerdictObserver | None = None,
+        refused: RcptRefusalObserver | None = None,
+    ) -> None:
+        super().__init__(current_engine, spool, counter, logger, observe)
+        self._refused = refused
+
+    @Milter.symlist("i")
+    def envrcpt(self, to: str, *params: str) -> int:
+        recipient = to.strip().removeprefix("<").removesuffix(">")
+        self._queue_id = self._macro("i") or self._queue_id
+        engine = self._engine
+        try:
+            envelope = Envelope(
+                client_ip=self._client_ip,
+                client_name=self._client_name,
+                helo=self._helo,
+                sender=self._sender,
+                recipients=(*self._recipients, recipient),
+                auth_user=self._auth_user,
+                queue_id=self._queue_id,
+            )
+            verdict = engine.quota_precheck(envelope) if engine is not None else None
+        except Exception:
+            # End of message decides instead, with the quota checked once more.
+            self._log.exception("%s: internal error at RCPT", self._qid())
+            verdict = None
+        if verdict is None or verdict.reply is None:
+            self._recipients.append(recipient)
+            return Milter.CONTINUE  # type: ignore[no-any-return]
+        self._log.info(
+            "%s: %s at RCPT to=<%s> from=<%s>: %s",
+            self._qid(),
+            verdict.action.value,
+            _printable(recipient),
+            _printable(self._sender),
+            verdict.reason,
+        )
+        if self._refused is not None:
+            try:
+                self._refused(envelope, verdict)
+            except Exception:
+                self._log.exception("%s: cannot record the refusal", self._qid())
+        reply = verdict.reply
+        action = Milter.REJECT if verdict.action is Action.REJECT else Milter.TEMPFAIL
+        return self._reply(reply.code, reply.xcode, reply.text, action=action)
+
+
 def _printable(text: str) -> str:
     """Log values come from the sender: escape anything that could forge a log line."""
     return text.encode("ascii", "backslashreplace").decode("ascii").replace("\n", "\\n")[:256]

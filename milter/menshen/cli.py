@@ -1,7 +1,7 @@
 """The `menshen` command line.
 
 In:  argv. Subcommands: check, configtest, wordlist lint, wordlist test, serve, reload,
-     quarantine and stats (menshen.opscli), version.
+     quarantine and stats (menshen.opscli), quota (menshen.quotacli), version.
      serve and reload run and steer the milter daemon (see menshen.daemon).
 Out: text (or one JSON object with --json) on stdout; problems on stderr.
 Exit status, as clamdscan and linters use it:
@@ -11,6 +11,7 @@ Exit status, as clamdscan and linters use it:
   serve       0 stopped by a signal, 1 cannot listen, 2 configuration error
   reload      0 signalled, 2 configuration refused or no daemon running
   quarantine  0 done, 1 no such held message, 2 error; stats 0, 2 endpoint unreadable
+  quota       0 done, 1 no rule counts that key, 2 configuration or store error
 Fails: never with a traceback; an unexpected failure prints one line and exits 2.
 Thread safety: single-threaded command.
 """
@@ -26,13 +27,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from menshen import __version__, opscli
+from menshen import __version__, opscli, quotacli
 from menshen.composition import Assembly, assemble, wordlist_source
 from menshen.config import SOCKET_SPEC, Config, ConfigError, config_path, load_config
 from menshen.daemon import ServeOptions, read_pid_file, serve
 from menshen.keywords.lint import lint_wordlists
 from menshen.keywords.wordlist import WordlistError
 from menshen.model import Action, Envelope, ParsedMessage, TextSegment, Verdict, Where
+from menshen.quota import QuotaStoreError
 
 EXIT_OK = 0
 EXIT_VERDICT = 1
@@ -56,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except WordlistError as exc:
         _print_problems("wordlist error", exc.problems)
+        return EXIT_ERROR
+    except QuotaStoreError as exc:
+        print(f"menshen: quota store: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except _UsageError as exc:
         print(f"menshen: {exc}", file=sys.stderr)
@@ -156,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     reload.set_defaults(handler=_reload)
 
     opscli.register(commands, _add_config, _load)
+    quotacli.register(commands, _add_config, _load)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=lambda _args: print(f"menshen {__version__}") or EXIT_OK)
@@ -188,7 +194,7 @@ def _load(args: argparse.Namespace) -> Config:
 def _check(args: argparse.Namespace) -> int:
     config = _load(args)
     raw = _read_message(args.message)
-    assembly = assemble(config, args.wordlists)
+    assembly = assemble(config, args.wordlists, charge_quota=False)
     envelope = Envelope(
         client_ip=args.client_ip,
         helo=args.helo,
@@ -237,7 +243,11 @@ def _verdict_json(verdict: Verdict, config: Config) -> dict[str, Any]:
             for f in verdict.findings
         ],
         "headers": [{"name": name, "value": value} for name, value in verdict.headers],
-        "quota": None,
+        "quota": [
+            {"code": f.code, "rule": f.category or None, "detail": f.detail or None}
+            for f in verdict.findings
+            if f.scanner == "quota"
+        ],
         "timings": {stage: round(seconds, 6) for stage, seconds in verdict.timings},
     }
 
@@ -279,7 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _reload(args: argparse.Namespace) -> int:
     config = _load(args)
-    assemble(config)  # the daemon would refuse what fails here; say so now
+    assemble(config, charge_quota=False)  # the daemon would refuse what fails here
     pid_file = args.pid_file or config.milter.pid_file
     if pid_file is None:
         raise _UsageError("no pid file: give --pid-file or set milter.pid_file")
@@ -297,7 +307,7 @@ def _reload(args: argparse.Namespace) -> int:
 
 def _configtest(args: argparse.Namespace) -> int:
     config = _load(args)
-    assembly: Assembly = assemble(config)
+    assembly: Assembly = assemble(config, charge_quota=False)
     for note in assembly.notes:
         print(f"warning: {note}", file=sys.stderr)
     terms = sum(len(w.terms) for w in assembly.wordlists)
@@ -323,7 +333,7 @@ def _wordlist_lint(args: argparse.Namespace) -> int:
 
 def _wordlist_test(args: argparse.Namespace) -> int:
     config = _load(args)
-    assembly = assemble(config, args.wordlists)
+    assembly = assemble(config, args.wordlists, charge_quota=False)
     path = Path(args.input)
     if path.is_file():
         verdict = assembly.engine.evaluate(Envelope(), path.read_bytes())

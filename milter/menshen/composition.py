@@ -7,23 +7,29 @@ Out: an immutable Engine (structure, keyword and, when enabled, attachment and c
      scanners), plus notes for the operator (e.g. a configured category with no
      file). `menshen check`, `menshen configtest` and the milter daemon all build through
      here, so they run the same engine.
-Fails: WordlistError (every problem, file:line) when a list cannot be read.
+Fails: WordlistError (every problem, file:line) when a list cannot be read; QuotaStoreError
+       when the embedded quota store cannot be opened.
 Thread safety: builds new objects on each call and shares nothing.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from menshen.clamd import ClamdClient, ClamdSettings
-from menshen.config import AntivirusConfig, AttachmentsConfig, Config
+from menshen.config import AntivirusConfig, AttachmentsConfig, Config, QuotaConfig, QuotaStoreKind
 from menshen.engine import Engine
 from menshen.extraction import Extractor
 from menshen.keywords.matcher import KeywordMatcher
 from menshen.keywords.wordlist import Wordlist, load_wordlist_dir
+from menshen.quota import MemoryStore, QuotaLimiter, QuotaStore
+from menshen.quota.redis_store import RedisStore
+from menshen.quota.sqlite_store import SqliteStore
 from menshen.scanners.antivirus import AntivirusOptions, AntivirusScanner
 from menshen.scanners.attachments import AttachmentRules, AttachmentScanner
 from menshen.scanners.base import Scanner
@@ -75,7 +81,43 @@ def _antivirus(settings: AntivirusConfig) -> AntivirusScanner:
     return AntivirusScanner(client, options)
 
 
-def assemble(config: Config, wordlists_override: Path | None = None) -> Assembly:
+def quota_limiter(
+    settings: QuotaConfig,
+    logger: logging.Logger | None = None,
+    on_backend: Callable[[bool], None] | None = None,
+) -> QuotaLimiter:
+    """The limiter over the configured store. Raises QuotaStoreError when the embedded
+    store cannot be opened (a configuration mistake, shown at start and on reload); an
+    unreachable Redis is not an error here: mail is counted locally meanwhile."""
+    store: QuotaStore
+    fallback: QuotaStore | None = None
+    kind = settings.store.kind
+    if kind is QuotaStoreKind.MEMORY:
+        store = MemoryStore()
+    else:
+        local = SqliteStore(settings.store.path)
+        local.open()
+        store = local
+        if kind is QuotaStoreKind.REDIS:
+            store = RedisStore(
+                settings.store.redis_url, settings.store.timeout_seconds, settings.store.key_prefix
+            )
+            fallback = local
+    return QuotaLimiter(settings, store, fallback, logger=logger, on_backend=on_backend)
+
+
+def assemble(
+    config: Config,
+    wordlists_override: Path | None = None,
+    charge_quota: bool = True,
+    logger: logging.Logger | None = None,
+    on_quota_backend: Callable[[bool], None] | None = None,
+    limiter: QuotaLimiter | None = None,
+) -> Assembly:
+    """Build the engine. `charge_quota=False` (menshen check) looks at quotas, never counts.
+
+    `limiter` replaces the one the quotas section would build (tests, benchmarks).
+    Raises WordlistError, or QuotaStoreError when the quota store cannot be opened."""
     source = wordlist_source(config, wordlists_override)
     wordlists = load_wordlist_dir(source)
     matcher = KeywordMatcher.build(wordlists)
@@ -85,7 +127,18 @@ def assemble(config: Config, wordlists_override: Path | None = None) -> Assembly
         scanners.append(AttachmentScanner(_attachment_rules(config.attachments)))
     if config.antivirus.enabled:
         scanners.append(_antivirus(config.antivirus))
-    engine = Engine(Extractor(config.limits), scanners, config.policy)
+    quota = limiter
+    if quota is None and config.quotas.enabled and config.quotas.rules:
+        quota = quota_limiter(config.quotas, logger, on_quota_backend)
+    engine = Engine(
+        Extractor(config.limits),
+        scanners,
+        config.policy,
+        logger=logger,
+        quota=quota,
+        charge_quota=charge_quota,
+        quota_at_rcpt=config.quotas.check_at_rcpt,
+    )
     notes: list[str] = []
     loaded = {wordlist.category for wordlist in wordlists}
     if wordlists_override is None:

@@ -17,8 +17,10 @@ import importlib.resources
 import ipaddress
 import os
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -121,6 +123,7 @@ class HeadersConfig:
     verdict: str  # header naming menshen's verdict on accepted and quarantined mail
     tag: str  # header naming the categories of TAG hits
     reason: str = "X-Menshen-Reason"  # why a message was quarantined (the hold queue's record)
+    quota: str = "X-Menshen-Quota"  # a quota past its warning level
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +235,103 @@ class QuarantineConfig:
     postfix_config_directory: Path | None = None  # None: Postfix's default (/etc/postfix)
 
 
+class QuotaKey(enum.Enum):
+    """Who a quota counts."""
+
+    ACCOUNT = "account"  # the SASL login when authenticated, else the envelope sender
+    SASL_USER = "sasl_user"  # authenticated mail only
+    SENDER = "sender"  # the envelope sender (MAIL FROM)
+    SENDER_DOMAIN = "sender_domain"
+    CLIENT_IP = "client_ip"  # the client address, grouped by ipv4_prefix / ipv6_prefix
+
+
+class QuotaCount(enum.Enum):
+    MESSAGES = "messages"
+    RECIPIENTS = "recipients"
+
+
+class CalendarPeriod(enum.Enum):
+    DAY = "day"
+    WEEK = "week"  # ISO weeks, starting on Monday
+    MONTH = "month"
+
+
+class NullSender(enum.Enum):
+    """What address-keyed quotas do with the null sender (bounces, <>)."""
+
+    SKIP = "skip"  # bounces are never held back by a sender quota (RFC 5321 6.1)
+    COUNT = "count"  # counted under the identity "<>"
+
+
+class QuotaStoreKind(enum.Enum):
+    MEMORY = "memory"  # this process only; lost on restart (tests, single process)
+    SQLITE = "sqlite"  # the embedded default: one host, survives restarts
+    REDIS = "redis"  # shared by a fleet of MTAs
+
+
+class StoreFailure(enum.Enum):
+    """What happens while the shared store (Redis) cannot be reached."""
+
+    LOCAL = "local"  # count in the local store meanwhile, and say so (metric, log)
+    ACCEPT = "accept"  # do not count or limit
+    TEMPFAIL = "tempfail"  # refuse mail with a 4xx until the store is back
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaWindow:
+    """A calendar period in the configured time zone, or a rolling number of seconds."""
+
+    calendar: CalendarPeriod | None = None
+    seconds: int = 0  # rolling windows only
+
+    def describe(self) -> str:
+        if self.calendar is not None:
+            return f"per {self.calendar.value}"
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if self.seconds % size == 0:
+                return f"per {self.seconds // size}{unit} (rolling)"
+        return f"per {self.seconds}s (rolling)"
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRule:
+    name: str
+    key: QuotaKey
+    count: QuotaCount
+    limit: int
+    window: QuotaWindow
+    warn_at: float | None  # fraction of the limit; None: no warning
+    overrides: Mapping[str, int | None] = field(  # identity -> limit (None: unlimited)
+        default_factory=lambda: MappingProxyType({})
+    )
+    exempt: frozenset[str] = frozenset()  # identities never counted
+    exempt_networks: tuple[IPNetwork, ...] = ()  # client networks never counted
+    ipv4_prefix: int = 32
+    ipv6_prefix: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStoreConfig:
+    kind: QuotaStoreKind = QuotaStoreKind.SQLITE
+    path: Path = Path("/var/lib/menshen/quotas.sqlite3")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    timeout_seconds: float = 0.5
+    key_prefix: str = "menshen:quota:"
+    on_error: StoreFailure = StoreFailure.LOCAL
+    retry_seconds: float = 10.0  # after a failure, the shared store is tried again this late
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaConfig:
+    enabled: bool = False
+    zone: tzinfo = UTC  # calendar windows reset at midnight here
+    zone_name: str = "UTC"
+    null_sender: NullSender = NullSender.SKIP
+    check_at_rcpt: bool = True  # refuse at RCPT when a quota is already used up
+    rules: tuple[QuotaRule, ...] = ()
+    store: QuotaStoreConfig = field(default_factory=QuotaStoreConfig)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     source: str  # the file this came from, for messages
@@ -243,6 +343,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
+    quotas: QuotaConfig = field(default_factory=QuotaConfig)
 
 
 def builtin_config_text() -> str:
@@ -455,6 +556,7 @@ class _Reader:
                 "metrics",
                 "audit",
                 "quarantine",
+                "quotas",
             },
         )
         mode = self.choice(root, "mode", "", Mode.ENFORCE, Mode)
@@ -471,6 +573,7 @@ class _Reader:
         rules: dict[str, CodeRule] = {}
         antivirus = self.antivirus(root, rules)
         attachments = self.attachments(root, rules)
+        quotas = self.quotas(root, rules)
         policy = PolicyConfig(
             mode=mode,
             wordlists=wordlists,
@@ -492,6 +595,7 @@ class _Reader:
             metrics=self.metrics(root),
             audit=self.audit(root),
             quarantine=self.quarantine(root),
+            quotas=quotas,
         )
 
     def boolean(self, mapping: LocatedMap, key: str, path: str, default: bool) -> bool:
@@ -812,7 +916,7 @@ class _Reader:
         )
 
     def headers(self, root: LocatedMap) -> HeadersConfig:
-        section = self.section(root, "headers", "", {"verdict", "tag", "reason"})
+        section = self.section(root, "headers", "", {"verdict", "tag", "reason", "quota"})
 
         def name(raw: Any) -> str:
             if not isinstance(raw, str) or not _HEADER_NAME.match(raw):
@@ -824,6 +928,7 @@ class _Reader:
             verdict=self.value(section, "verdict", "headers", "X-Menshen-Verdict", name, expected),
             tag=self.value(section, "tag", "headers", "X-Menshen-Tag", name, expected),
             reason=self.value(section, "reason", "headers", "X-Menshen-Reason", name, expected),
+            quota=self.value(section, "quota", "headers", "X-Menshen-Quota", name, expected),
         )
 
     def metrics(self, root: LocatedMap) -> MetricsConfig:
@@ -937,6 +1042,251 @@ class _Reader:
             )
         )
 
+    def quotas(self, root: LocatedMap, rules: dict[str, CodeRule]) -> QuotaConfig:
+        path = "quotas"
+        section = self.section(
+            root,
+            "quotas",
+            "",
+            {
+                "enabled",
+                "timezone",
+                "null_sender",
+                "check_at_rcpt",
+                "warn_at",
+                "on_exceeded",
+                "exceeded_reply",
+                "store",
+                "rules",
+            },
+        )
+        defaults = QuotaConfig()
+        zone, zone_name = self.timezone(section, path)
+        on_exceeded = self.choice(section, "on_exceeded", path, Action.TEMPFAIL, Action)
+        if on_exceeded not in (Action.TEMPFAIL, Action.REJECT):
+            self.problem(
+                section.key_lines["on_exceeded"],
+                f"{path}.on_exceeded",
+                "expected tempfail or reject",
+            )
+        klass = "5" if on_exceeded is Action.REJECT else "4"
+        default_reply = (
+            "550 5.7.1 Sending quota exceeded: {reason}"
+            if klass == "5"
+            else "451 4.7.1 Sending quota exceeded, try again later: {reason}"
+        )
+        rules["QUOTA_EXCEEDED"] = CodeRule(
+            on_exceeded, self.reply(section, "exceeded_reply", path, default_reply, klass)
+        )
+        rules["QUOTA_WARNING"] = CodeRule(Action.ACCEPT)
+        rules["QUOTA_DEGRADED"] = CodeRule(Action.ACCEPT)
+        rules["QUOTA_STORE_ERROR"] = CodeRule(
+            Action.TEMPFAIL,
+            SmtpReply("451", "4.3.0", "Sending quota cannot be checked, try again later"),
+        )
+        warn_at = self.fraction(section, "warn_at", path, 0.8)
+        store = self.quota_store(section, path)
+        rule_list = self.quota_rules(section, path, warn_at)
+        return QuotaConfig(
+            enabled=self.boolean(section, "enabled", path, defaults.enabled),
+            zone=zone,
+            zone_name=zone_name,
+            null_sender=self.choice(section, "null_sender", path, NullSender.SKIP, NullSender),
+            check_at_rcpt=self.boolean(section, "check_at_rcpt", path, defaults.check_at_rcpt),
+            rules=rule_list,
+            store=store,
+        )
+
+    def fraction(self, mapping: LocatedMap, key: str, path: str, default: float | None) -> Any:
+        def convert(raw: Any) -> float | None:
+            if raw is None:
+                return None
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= 1:
+                raise ValueError("")
+            return float(raw)
+
+        return self.value(mapping, key, path, default, convert, "a fraction in (0, 1] or null")
+
+    def timezone(self, section: LocatedMap, path: str) -> tuple[tzinfo, str]:
+        name = section.get("timezone", "local")
+        if not isinstance(name, str) or not name.strip():
+            self.problem(
+                section.key_lines.get("timezone", section.line),
+                f"{path}.timezone",
+                f"expected a time zone name such as Asia/Shanghai, got {_show(name)}",
+            )
+            return UTC, "UTC"
+        try:
+            return _time_zone(name.strip()), name.strip()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            self.problem(
+                section.key_lines.get("timezone", section.line),
+                f"{path}.timezone",
+                f"unknown time zone {name!r} (a name from /usr/share/zoneinfo, or local)",
+            )
+            return UTC, "UTC"
+
+    def quota_store(self, section: LocatedMap, path: str) -> QuotaStoreConfig:
+        path = f"{path}.store"
+        store = self.section(
+            section,
+            "store",
+            "quotas",
+            {
+                "type",
+                "path",
+                "redis_url",
+                "timeout_seconds",
+                "key_prefix",
+                "on_error",
+                "retry_seconds",
+            },
+        )
+        defaults = QuotaStoreConfig()
+
+        def redis_url(raw: Any) -> str:
+            if not isinstance(raw, str) or not re.match(r"^(rediss?|unix)://\S+$", raw):
+                raise ValueError("")
+            return raw
+
+        def prefix(raw: Any) -> str:
+            if not isinstance(raw, str) or not re.fullmatch(r"[!-~]{1,64}", raw):
+                raise ValueError("")
+            return raw
+
+        return QuotaStoreConfig(
+            kind=self.choice(store, "type", path, defaults.kind, QuotaStoreKind),
+            path=self.value(store, "path", path, defaults.path, _state_path, "a file path"),
+            redis_url=self.value(
+                store,
+                "redis_url",
+                path,
+                defaults.redis_url,
+                redis_url,
+                "redis://HOST:PORT/DB, rediss://... or unix:///PATH?db=N",
+            ),
+            timeout_seconds=self.number(store, "timeout_seconds", path, 0.5, 0.01),
+            key_prefix=self.value(
+                store, "key_prefix", path, defaults.key_prefix, prefix, "printable ASCII"
+            ),
+            on_error=self.choice(store, "on_error", path, defaults.on_error, StoreFailure),
+            retry_seconds=self.number(store, "retry_seconds", path, 10.0, 0.0),
+        )
+
+    def quota_rules(
+        self, section: LocatedMap, path: str, warn_at: float | None
+    ) -> tuple[QuotaRule, ...]:
+        raw = section.get("rules")
+        if raw is None:
+            return ()
+        path = f"{path}.rules"
+        if not isinstance(raw, LocatedList):
+            self.problem(section.key_lines["rules"], path, f"expected a list, got {_kind(raw)}")
+            return ()
+        found: list[QuotaRule] = []
+        names: set[str] = set()
+        for index, (item, line) in enumerate(zip(raw, raw.item_lines, strict=True)):
+            where = f"{path}[{index}]"
+            if not isinstance(item, LocatedMap):
+                self.problem(line, where, f"expected a mapping, got {_kind(item)}")
+                continue
+            rule = self.quota_rule(item, where, warn_at)
+            if rule is None:
+                continue
+            if rule.name in names:
+                self.problem(item.key_lines.get("name", line), f"{where}.name", "duplicate name")
+                continue
+            names.add(rule.name)
+            found.append(rule)
+        return tuple(found)
+
+    def quota_rule(self, item: LocatedMap, path: str, warn_at: float | None) -> QuotaRule | None:
+        self.unknown_keys(
+            item,
+            path,
+            {
+                "name",
+                "key",
+                "count",
+                "limit",
+                "per",
+                "warn_at",
+                "overrides",
+                "exempt",
+                "ipv4_prefix",
+                "ipv6_prefix",
+            },
+        )
+        missing = [name for name in ("name", "key", "limit", "per") if name not in item]
+        for absent in missing:
+            self.problem(item.line, f"{path}.{absent}", "required")
+        if missing:
+            return None
+
+        def name(raw: Any) -> str:
+            if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
+                raise ValueError("")
+            return raw
+
+        key = self.choice(item, "key", path, QuotaKey.SENDER, QuotaKey)
+        overrides: dict[str, int | None] = {}
+        mapping = item.get("overrides")
+        if mapping is not None and not isinstance(mapping, LocatedMap):
+            self.problem(
+                item.key_lines["overrides"],
+                f"{path}.overrides",
+                f"expected a mapping of identity: limit, got {_kind(mapping)}",
+            )
+        entries: LocatedMap = mapping if isinstance(mapping, LocatedMap) else LocatedMap()
+        for identity, value in entries.items():
+            if value == "unlimited":
+                overrides[_identity(identity, key)] = None
+            elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                overrides[_identity(identity, key)] = value
+            else:
+                self.problem(
+                    entries.key_lines[identity],
+                    f"{path}.overrides.{identity}",
+                    f"expected an integer >= 0 or unlimited, got {_show(value)}",
+                )
+        exempt: set[str] = set()
+        networks: list[IPNetwork] = []
+        for index, (entry, line) in enumerate(self.strings(item, "exempt", path)):
+            if key is QuotaKey.CLIENT_IP:
+                try:
+                    networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError:
+                    self.problem(
+                        line, f"{path}.exempt[{index}]", f"not an IP address or CIDR: {entry!r}"
+                    )
+            else:
+                exempt.add(_identity(entry, key))
+        return QuotaRule(
+            name=self.value(item, "name", path, "", name, "letters, digits, '_', '.' or '-'"),
+            key=key,
+            count=self.choice(item, "count", path, QuotaCount.MESSAGES, QuotaCount),
+            limit=self.integer(item, "limit", path, 0, minimum=0),
+            window=self.value(
+                item,
+                "per",
+                path,
+                QuotaWindow(seconds=60),
+                _quota_window,
+                "day, week, month (calendar) or minute, hour, or a length such as 90s, 15m, "
+                "24h, 7d (rolling)",
+            ),
+            warn_at=self.fraction(item, "warn_at", path, warn_at),
+            overrides=MappingProxyType(overrides),
+            exempt=frozenset(exempt),
+            exempt_networks=tuple(networks),
+            ipv4_prefix=self.value(
+                item, "ipv4_prefix", path, 32, lambda raw: _bounded_int(raw, 8, 32), "8 to 32"
+            ),
+            ipv6_prefix=self.value(
+                item, "ipv6_prefix", path, 64, lambda raw: _bounded_int(raw, 16, 128), "16 to 128"
+            ),
+        )
+
     def address_list(self, lists: LocatedMap, key: str) -> AddressList:
         path = f"lists.{key}"
         section = self.section(
@@ -975,6 +1325,62 @@ class _Reader:
                 continue
             found.add(address)
         return found
+
+
+_DURATION = re.compile(r"^(\d{1,7})([smhd])$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ROLLING_NAMES = {"minute": 60, "hour": 3600}
+
+
+def _quota_window(raw: Any) -> QuotaWindow:
+    if isinstance(raw, str):
+        text = raw.strip().lower()
+        if text in {period.value for period in CalendarPeriod}:
+            return QuotaWindow(calendar=CalendarPeriod(text))
+        if text in _ROLLING_NAMES:
+            return QuotaWindow(seconds=_ROLLING_NAMES[text])
+        match = _DURATION.match(text)
+        if match and int(match[1]) > 0:
+            return QuotaWindow(seconds=int(match[1]) * _DURATION_UNITS[match[2]])
+    raise ValueError("")
+
+
+def _bounded_int(raw: Any, low: int, high: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+        raise ValueError("")
+    return raw
+
+
+def _identity(text: str, key: QuotaKey) -> str:
+    """How a configured identity is compared: addresses and domains without case."""
+    text = text.strip()
+    if key is QuotaKey.CLIENT_IP:
+        return text
+    return text.strip("<>").lower() if text != "<>" else text
+
+
+def _time_zone(name: str) -> tzinfo:
+    """A zone from the tz database; "local" is the system's own (/etc/localtime)."""
+    if name == "local":
+        try:
+            with open("/etc/localtime", "rb") as handle:
+                return zoneinfo.ZoneInfo.from_file(handle, key="localtime")
+        except OSError:
+            return UTC
+    if name.upper() == "UTC":
+        return UTC
+    return zoneinfo.ZoneInfo(name)
+
+
+def _state_path(raw: Any) -> Path:
+    """A state file; a relative one lives in $STATE_DIRECTORY (systemd) or /var/lib/menshen."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("")
+    path = Path(raw.strip())
+    if path.is_absolute():
+        return path
+    base = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "/var/lib/menshen"
+    return Path(base) / path
 
 
 def _positive_int(raw: Any) -> int:

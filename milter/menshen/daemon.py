@@ -35,6 +35,7 @@ from menshen.config import Config, ConfigError, load_config
 from menshen.engine import Engine
 from menshen.keywords.wordlist import WordlistError
 from menshen.operations import start_operations
+from menshen.quota import QuotaStoreError
 
 MILTER_NAME = "menshen"
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
@@ -84,10 +85,17 @@ def make_logger() -> logging.Logger:
     return logger
 
 
-def build_engine(config_file: Path | None) -> tuple[Config, Engine]:
+QuotaBackendObserver = Callable[[bool], None]
+
+
+def build_engine(
+    config_file: Path | None,
+    logger: logging.Logger | None = None,
+    on_quota_backend: QuotaBackendObserver | None = None,
+) -> tuple[Config, Engine]:
     """Load the configuration and build a complete engine, or raise with every problem."""
     config = load_config(config_file)
-    assembly = assemble(config)
+    assembly = assemble(config, logger=logger, on_quota_backend=on_quota_backend)
     return config, assembly.engine
 
 
@@ -100,11 +108,13 @@ class Reloader:
         slot: EngineSlot,
         logger: logging.Logger,
         on_reload: Callable[[bool], None] | None = None,
+        on_quota_backend: QuotaBackendObserver | None = None,
     ) -> None:
         self._options = options
         self._slot = slot
         self._log = logger
         self._on_reload = on_reload  # told every outcome (metrics, audit log reopening)
+        self._on_quota_backend = on_quota_backend
 
     def reload(self) -> bool:
         ok = self._reload()
@@ -114,11 +124,16 @@ class Reloader:
 
     def _reload(self) -> bool:
         try:
-            config, engine = build_engine(self._options.config_file)
+            config, engine = build_engine(
+                self._options.config_file, self._log, self._on_quota_backend
+            )
         except (ConfigError, WordlistError) as exc:
             self._log.error(
                 "reload refused, the running configuration stays: %s", "; ".join(exc.problems)
             )
+            return False
+        except QuotaStoreError as exc:
+            self._log.error("reload refused, the running configuration stays: %s", exc)
             return False
         except Exception:
             self._log.exception("reload refused, the running configuration stays")
@@ -185,20 +200,31 @@ def serve(options: ServeOptions) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS | {RELOAD_SIGNAL, ENDED_SIGNAL})
     logger = make_logger()
     try:
-        config, engine = build_engine(options.config_file)
-    except (ConfigError, WordlistError) as exc:
+        config = load_config(options.config_file)
+    except ConfigError as exc:
         for problem in exc.problems:
             logger.error("%s", problem)
         return 2
-    socket = options.socket or config.milter.socket
-    pid_file = options.pid_file or config.milter.pid_file
-    settings = config.milter
     try:
         # Threads start here (the metrics endpoint): after the signal mask is set.
         operations = start_operations(config, logger)
     except AuditError as exc:
         logger.error("%s", exc)
         return 2
+    try:
+        engine = assemble(config, logger=logger, on_quota_backend=operations.quota_backend).engine
+    except WordlistError as exc:
+        for problem in exc.problems:
+            logger.error("%s", problem)
+        operations.close()
+        return 2
+    except QuotaStoreError as exc:
+        logger.error("cannot open the quota store: %s", exc)
+        operations.close()
+        return 2
+    socket = options.socket or config.milter.socket
+    pid_file = options.pid_file or config.milter.pid_file
+    settings = config.milter
     slot = EngineSlot(engine)
     counter = adapter.ConnectionCounter(on_change=operations.connections)
     spool = adapter.SpoolSettings(
@@ -212,10 +238,22 @@ def serve(options: ServeOptions) -> int:
         logger.error("cannot create the directory of %s: %s", socket, exc.strerror or exc)
         operations.close()
         return 1
-    reloader = Reloader(options, slot, logger, on_reload=operations.reloaded)
+    reloader = Reloader(
+        options,
+        slot,
+        logger,
+        on_reload=operations.reloaded,
+        on_quota_backend=operations.quota_backend,
+    )
     listening = threading.Event()
 
     def factory() -> adapter.GuardMilter:
+        # Replying at RCPT costs Postfix a round trip per recipient: only when a quota
+        # can refuse there.
+        if slot.get().checks_quota_at_rcpt:
+            return adapter.QuotaCheckingMilter(
+                slot.get, spool, counter, logger, operations.observe, operations.refused_at_rcpt
+            )
         return adapter.GuardMilter(slot.get, spool, counter, logger, operations.observe)
 
     def after_open() -> None:

@@ -20,9 +20,12 @@ from dataclasses import replace
 
 from menshen.config import PolicyConfig
 from menshen.extraction import Extractor
-from menshen.model import INTERNAL_ERROR, Envelope, Finding, Verdict
+from menshen.model import INTERNAL_ERROR, QUOTA_EXCEEDED, Action, Envelope, Finding, Verdict
 from menshen.policy import decide, internal_error_verdict
+from menshen.quota import QuotaLimiter
 from menshen.scanners.base import Scanner
+
+_CHARGED = (Action.ACCEPT, Action.QUARANTINE)  # only mail that goes on counts
 
 Heartbeat = Callable[[], object]
 
@@ -35,7 +38,13 @@ class Engine:
         policy: PolicyConfig,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        quota: QuotaLimiter | None = None,
+        charge_quota: bool = True,
+        quota_at_rcpt: bool = False,
     ) -> None:
+        self._quota = quota
+        self._charge_quota = charge_quota  # False for `menshen check`: look, never count
+        self._quota_at_rcpt = quota_at_rcpt and quota is not None
         self._extractor = extractor
         self._scanners = tuple(scanners)
         self._policy = policy
@@ -50,7 +59,28 @@ class Engine:
     def own_header_names(self) -> tuple[str, ...]:
         """Headers this engine adds; inbound copies of them must not be trusted."""
         headers = self._policy.headers
-        return (headers.verdict, headers.tag, headers.reason)
+        return (headers.verdict, headers.tag, headers.reason, headers.quota)
+
+    @property
+    def checks_quota_at_rcpt(self) -> bool:
+        return self._quota_at_rcpt
+
+    def quota_precheck(self, envelope: Envelope) -> Verdict | None:
+        """At RCPT: the refusal when a quota is already used up, else None (go on).
+
+        Store errors are left to end of message, which decides them with everything else.
+        """
+        if self._quota is None:
+            return None
+        try:
+            findings = [f for f in self._quota.precheck(envelope) if f.code == QUOTA_EXCEEDED]
+            if not findings:
+                return None
+            verdict = decide(findings, envelope, self._policy)
+        except Exception:
+            self._log.exception("%s: quota check at RCPT failed", _qid(envelope))
+            return None
+        return verdict if verdict.action not in _CHARGED else None
 
     def evaluate(
         self, envelope: Envelope, raw: bytes, heartbeat: Heartbeat | None = None
@@ -84,6 +114,16 @@ class Engine:
         began = self._clock()
         verdict = decide(findings, envelope, self._policy)
         timings.append(("policy", self._clock() - began))
+        if self._quota is not None and verdict.action in _CHARGED:
+            # After the verdict, so only mail that goes on is counted; the store checks and
+            # charges in one step, so concurrent messages cannot both take the last unit.
+            began = self._clock()
+            quota = self._quota.admit if self._charge_quota else self._quota.precheck
+            quota_findings = quota(envelope)
+            if quota_findings:
+                findings.extend(quota_findings)
+                verdict = decide(findings, envelope, self._policy)
+            timings.append(("quota", self._clock() - began))
         timings.append(("total", self._clock() - started))
         return replace(verdict, timings=tuple(timings))
 

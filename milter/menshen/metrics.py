@@ -51,6 +51,8 @@ from menshen.model import (
     AV_UNSCANNABLE,
     INTERNAL_ERROR,
     KEYWORD_HIT,
+    QUOTA_EXCEEDED,
+    QUOTA_WARNING,
     Action,
     Envelope,
     Verdict,
@@ -239,7 +241,9 @@ class Metrics:
         self.scanned_bytes.inc(size)
         categories: set[str] = set()
         for finding in verdict.findings:
-            category = self._category(finding.category) if finding.category else ""
+            # A quota finding's category is its rule, counted by the quota metrics instead.
+            keyword_like = finding.category and not finding.code.startswith("QUOTA_")
+            category = self._category(finding.category) if keyword_like else ""
             self.findings.labels(
                 scanner=self._scanner(finding.scanner),
                 code=self._code(finding.code),
@@ -247,6 +251,10 @@ class Metrics:
             ).inc()
             if finding.code == KEYWORD_HIT and category:
                 categories.add(category)
+            elif finding.code == QUOTA_WARNING:
+                self.quota_warning(finding.category)
+            elif finding.code == QUOTA_EXCEEDED:
+                self.quota_limit_hit(finding.category)
         for category in categories:
             self.category_messages.labels(category=category).inc()
         timings = dict(verdict.timings)
@@ -257,6 +265,12 @@ class Metrics:
             self.scan_seconds.observe(timings["total"])
         if "antivirus" in timings:
             self.clamd_scans.labels(result=_clamd_result(verdict)).inc()
+
+    def refused_at_rcpt(self, verdict: Verdict) -> None:
+        """A recipient refused at RCPT; the message itself is never sent, so not counted."""
+        for finding in verdict.findings:
+            if finding.code == QUOTA_EXCEEDED:
+                self.quota_limit_hit(finding.category)
 
     def connections_in_flight(self, active: int) -> None:
         self.connections.set(active)

@@ -163,3 +163,7 @@ AV_INFECTED = "AV_INFECTED"  # clamd found malware; detail is the signature
 AV_UNSCANNABLE = "AV_UNSCANNABLE"  # clamd cannot look (limits, encrypted, too large)
 AV_ERROR = "AV_ERROR"  # clamd unreachable, timed out or answered nonsense: never clean
 AV_SKIPPED = "AV_SKIPPED"  # not scanned by configuration (marked, never silently clean)
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"  # a sending quota would be passed; category: the rule
+QUOTA_WARNING = "QUOTA_WARNING"  # a quota reached its warning level; category: the rule
+QUOTA_DEGRADED = "QUOTA_DEGRADED"  # the shared quota store is down; counted locally or not
+QUOTA_STORE_ERROR = "QUOTA_STORE_ERROR"  # no quota store could answer: never a silent accept

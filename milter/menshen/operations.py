@@ -62,6 +62,17 @@ class Operations:
                 "%s: cannot write the audit line: %s", envelope.queue_id or "NOQUEUE", exc
             )
 
+    def refused_at_rcpt(self, envelope: Envelope, verdict: Verdict) -> None:
+        """A recipient refused before the message was sent (a quota already used up)."""
+        del envelope  # addresses are never labels
+        try:
+            self.metrics.refused_at_rcpt(verdict)
+        except Exception:
+            self.logger.exception("cannot count a refusal at RCPT")
+
+    def quota_backend(self, up: bool) -> None:
+        self.metrics.quota_backend_up(up)
+
     def connections(self, active: int) -> None:
         self.metrics.connections_in_flight(active)
 

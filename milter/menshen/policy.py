@@ -9,7 +9,9 @@ Rules, in order:
   2. An INTERNAL_ERROR finding tempfails: a message that was not fully checked is never
      accepted as clean, and never refused for good either.
   3. Antivirus findings act by their configured action (infected: reject 554; clamd
-     unreachable: tempfail; cannot scan: quarantine), allow-listed or not.
+     unreachable: tempfail; cannot scan: quarantine), allow-listed or not; so do quota
+     findings (exhausted: tempfail 451 4.7.1 or reject; store down: tempfail; warning
+     level: a header).
   4. Unless the message is allow-listed, keyword hits act by their category's action,
      the score (sum of the weights of the distinct terms hit) by the thresholds, MIME_LIMIT
      findings by actions.on_limits and attachment rules by attachments.actions.
@@ -34,6 +36,8 @@ from menshen.model import (
     INTERNAL_ERROR,
     KEYWORD_HIT,
     MIME_LIMIT,
+    QUOTA_EXCEEDED,
+    QUOTA_WARNING,
     Action,
     Envelope,
     Finding,
@@ -41,6 +45,7 @@ from menshen.model import (
     Verdict,
 )
 
+_UNLISTED = ("AV_", "QUOTA_")  # finding codes the allow lists do not suspend
 REASON_MAX = 100  # Postfix keeps about 100 bytes of a quarantine reason
 _UNSAFE = re.compile(r"[^\x21-\x7e]+")  # anything but printable ASCII, spaces included
 
@@ -73,10 +78,11 @@ def decide(findings: Sequence[Finding], envelope: Envelope, config: PolicyConfig
     for finding in findings:
         if finding.code == INTERNAL_ERROR:
             causes.append(_Cause(Action.TEMPFAIL, f"internal error in {finding.scanner}"))
-    # Malware and a scanner that could not answer act whatever the allow lists say.
-    causes.extend(_rule_causes(findings, config, lambda code: code.startswith("AV_")))
+    # Malware, a scanner that could not answer and sending quotas act whatever the allow
+    # lists say (quotas have exemptions of their own).
+    causes.extend(_rule_causes(findings, config, lambda code: code.startswith(_UNLISTED)))
     if not allowed:
-        causes.extend(_rule_causes(findings, config, lambda code: not code.startswith("AV_")))
+        causes.extend(_rule_causes(findings, config, lambda code: not code.startswith(_UNLISTED)))
         causes.extend(_content_causes(findings, config, tagged))
         causes.extend(_score_causes(score, config))
         tag_at = config.scoring.tag_at
@@ -172,6 +178,11 @@ def _describe(finding: Finding) -> str:
         return f"antivirus unavailable: {finding.detail}"
     if finding.code == AV_SKIPPED:
         return f"not virus-scanned: {finding.detail}"
+    if finding.code == QUOTA_EXCEEDED:
+        return f"quota {finding.category}: {finding.detail}"
+    if finding.code.startswith("QUOTA_"):
+        what = finding.code.removeprefix("QUOTA_").lower().replace("_", " ")
+        return f"quota {what}" + (f" {finding.category}" if finding.category else "")
     what = finding.code.removeprefix("ATTACHMENT_").lower().replace("_", " ")
     return f"attachment {what}" + (f": {finding.detail}" if finding.detail else "")
 
@@ -262,6 +273,10 @@ def _headers(
     headers = [(config.headers.verdict, value)]
     if tagged:
         headers.append((config.headers.tag, ",".join(_token(c) for c in tagged)))
+    warnings = [f for f in findings if f.code == QUOTA_WARNING]
+    if warnings:
+        used = ", ".join(f"{_token(f.category)}={_token(f.detail)}" for f in warnings)
+        headers.append((config.headers.quota, f"warning; {used}"))
     return tuple(headers)
 
 

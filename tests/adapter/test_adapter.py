@@ -17,7 +17,7 @@ import Milter
 import pytest
 from Milter import testctx
 
-from menshen.adapter import ConnectionCounter, GuardMilter, SpoolSettings
+from menshen.adapter import ConnectionCounter, GuardMilter, QuotaCheckingMilter, SpoolSettings
 from menshen.composition import assemble
 from menshen.config import parse_config
 from menshen.engine import Engine
@@ -262,3 +262,58 @@ def test_lf_only_feed_is_still_parsed(milter_with: Callable[[Engine], RecordingC
     ctx = milter_with(_engine())
     raw = io.BytesIO(b"From: a@b.example\nSubject: cialis deal\n\nbuy now\n")
     assert ctx._feedFile(raw, "a@b.example", "c@d.example") == Milter.REJECT
+
+
+# --- quotas at RCPT -------------------------------------------------------------------------
+
+QUOTA_CONFIG = """
+quotas:
+  enabled: true
+  store: {type: memory}
+  rules:
+    - {name: two-a-day, key: sender, limit: 2, per: day}
+"""
+
+
+@pytest.fixture
+def quota_milter_with(
+    monkeypatch: pytest.MonkeyPatch, counter: ConnectionCounter
+) -> Callable[[Engine], RecordingCtx]:
+    def connect(engine: Engine) -> RecordingCtx:
+        spool = SpoolSettings(memory_bytes=1 << 20, cap_bytes=10 << 20, directory=None)
+        logger = logging.getLogger("menshen.test")
+        monkeypatch.setattr(
+            Milter,
+            "factory",
+            lambda: QuotaCheckingMilter(lambda: engine, spool, counter, logger),
+        )
+        ctx = RecordingCtx()
+        ctx._setsymval("i", "4TestQ2")
+        assert ctx._connect(host="client.example", helo="client.example", ip="192.0.2.7") == (
+            Milter.CONTINUE
+        )
+        return ctx
+
+    return connect
+
+
+def test_rcpt_is_a_reply_step_only_for_the_quota_checking_milter() -> None:
+    assert GuardMilter.protocol_mask() & Milter.P_NR_RCPT == 0  # RCPT is a no-reply step
+    assert QuotaCheckingMilter.protocol_mask() & Milter.P_NR_RCPT  # RCPT gets an answer
+    nr_rest = Milter.P_NR_MAIL | Milter.P_NR_HDR | Milter.P_NR_BODY
+    assert QuotaCheckingMilter.protocol_mask() & nr_rest == GuardMilter.protocol_mask() & nr_rest
+
+
+def test_a_used_up_quota_refuses_at_rcpt_before_the_body(
+    quota_milter_with: Callable[[Engine], RecordingCtx],
+) -> None:
+    engine = _engine(QUOTA_CONFIG)
+    ctx = quota_milter_with(engine)
+    sample = SAMPLES / "clean-chinese-business.eml"
+    assert _feed(ctx, sample) == Milter.ACCEPT
+    assert _feed(ctx, sample) == Milter.ACCEPT
+    assert _feed(ctx, sample) == Milter.TEMPFAIL  # refused at RCPT this time
+    assert ctx._reply is not None and ctx._reply[:2] == ("451", "4.7.1")
+    assert "quota two-a-day" in ctx._reply[2]
+    # Another sender on the same connection is not held back.
+    assert _feed(ctx, sample, sender="other@sender.example") == Milter.ACCEPT

@@ -76,6 +76,20 @@ FORBIDDEN_INTERNAL: dict[str, tuple[str, ...]] = {
     "clientrates": ("menshen.",),
     "quarantine": ("menshen.",),
     "stats": ("menshen.adapter", "menshen.daemon", "menshen.cli"),
+    # Quotas: counted from the envelope alone; the engine calls them, never the reverse.
+    "quota": (
+        "menshen.policy",
+        "menshen.engine",
+        "menshen.cli",
+        "menshen.composition",
+        "menshen.adapter",
+        "menshen.daemon",
+        "menshen.scanners",
+        "menshen.keywords",
+        "menshen.extraction",
+        "menshen.metrics",
+    ),
+    "quotacli": ("menshen.adapter", "menshen.daemon"),
 }
 
 # third-party module -> the only menshen modules allowed to import it
