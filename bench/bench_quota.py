@@ -1,0 +1,174 @@
+"""Quota cost per message: the engine with no quota, and over each store, same run.
+
+In:  `run(quick=False)`; standalone: `python bench/bench_quota.py [--quick]`. The corpus of
+     bench/corpus.py (fixed seed); the shipped configuration plus three quota rules (sender
+     per month, sender per minute counting recipients, client address per hour), limits
+     high enough never to refuse. Each message has its own sender, so every admission
+     writes new counters, as a mail stream with many senders does. Redis is Debian's
+     redis-server, started on a free loopback port for the run.
+Out: a JSON-able dict: CPU ms per message of `Engine.evaluate` for "none", "memory",
+     "sqlite" and "redis" (process CPU time, so the Redis server's own CPU is not in it),
+     the share each store adds to the no-quota figure, and the Redis commands per message
+     (from INFO commandstats), which must be one script call.
+     Figures are medians over interleaved repetitions.
+Fails: raises when redis-server cannot be started.
+Thread safety: single-threaded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import generate_corpus
+from menshen.composition import assemble, quota_limiter
+from menshen.config import Config, QuotaStoreKind, load_config, parse_config
+from menshen.engine import Engine
+from menshen.model import Envelope
+
+RULES = """
+quotas:
+  enabled: true
+  timezone: Asia/Shanghai
+  rules:
+    - {name: sender-month, key: account, limit: 100000000, per: month}
+    - {name: sender-minute, key: account, count: recipients, limit: 100000000, per: minute}
+    - {name: client-hour, key: client_ip, limit: 100000000, per: hour}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Redis:
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._ping():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)  # polling a socket for readiness, not waiting blindly
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def script_calls(self) -> int:
+        import redis  # noqa: PLC0415 - only this benchmark needs the client
+
+        stats = redis.Redis(port=self.port).info("commandstats")
+        return sum(
+            int(value["calls"])
+            for name, value in stats.items()
+            if name in ("cmdstat_evalsha", "cmdstat_eval")
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _engine(base: Config, kind: str, directory: Path, redis_url: str) -> Engine:
+    if kind == "none":
+        return assemble(base).engine
+    with_rules = parse_config(RULES, "bench.yml", base_dir=None).quotas
+    store = replace(
+        with_rules.store,
+        kind=QuotaStoreKind(kind),
+        path=directory / f"{kind}.sqlite3",
+        redis_url=redis_url,
+    )
+    quotas = replace(with_rules, store=store)
+    settings = replace(base, quotas=quotas)
+    return assemble(settings, limiter=quota_limiter(quotas)).engine
+
+
+def _cpu_ms_per_message(engine: Engine, corpus: list[bytes], offset: int) -> float:
+    started = time.process_time()
+    for index, raw in enumerate(corpus):
+        envelope = Envelope(
+            client_ip=f"10.{(offset + index) % 250}.{index % 250}.7",
+            sender=f"user{offset + index}@example.com",
+            recipients=("a@example.net", "b@example.net"),
+        )
+        engine.evaluate(envelope, raw)
+    return (time.process_time() - started) * 1000 / len(corpus)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    corpus = generate_corpus(60 if quick else 200, seed=7)
+    repetitions = 3 if quick else 7
+    base = load_config(None)
+    kinds = ("none", "memory", "sqlite", "redis")
+    with tempfile.TemporaryDirectory(prefix="menshen-bench-quota-") as tmp:
+        directory = Path(tmp)
+        redis = _Redis(directory)
+        try:
+            engines = {kind: _engine(base, kind, directory, redis.url) for kind in kinds}
+            for engine in engines.values():  # warm caches, tables and connections
+                _cpu_ms_per_message(engine, corpus[:10], 10**6)
+            samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+            calls_before = redis.script_calls()
+            for repetition in range(repetitions):
+                for kind in kinds:  # interleaved, so drift hits every variant alike
+                    offset = repetition * len(corpus) * 10
+                    samples[kind].append(_cpu_ms_per_message(engines[kind], corpus, offset))
+            script_calls = redis.script_calls() - calls_before
+        finally:
+            redis.stop()
+    medians = {kind: statistics.median(values) for kind, values in samples.items()}
+    none = medians["none"]
+    return {
+        "messages": len(corpus),
+        "repetitions": repetitions,
+        "rules": 3,
+        "cpu_ms_per_msg": {kind: round(value, 4) for kind, value in medians.items()},
+        "added_share": {
+            kind: round((medians[kind] - none) / none, 4) for kind in kinds if kind != "none"
+        },
+        "redis_script_calls_per_msg": round(script_calls / (repetitions * len(corpus)), 3),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
