@@ -436,7 +436,17 @@ def run(
     The steps of pymilter's runmilter(), with a hook between opening the socket and
     accepting connections so the caller can set the socket's group and mode.
     """
-    Milter.factory = factory  # pymilter's one global: the per-connection constructor
+    listen(name, socket, timeout)
+    after_open()
+    serve(factory)
+
+
+def listen(name: str, socket: str, timeout: int) -> None:
+    """Register the callbacks and open the listening socket, accepting nothing yet.
+
+    A process that forks after this hands the socket to its children, each of which then
+    calls serve(): libmilter keeps the socket in a static variable and serve() reuses it.
+    """
     Milter.set_exception_policy(Milter.TEMPFAIL)
     milter = Milter.milter
     milter.set_connect_callback(Milter.connect_callback)
@@ -458,5 +468,9 @@ def run(
         negotiate=Milter.negotiate_callback,
     )
     milter.opensocket(True)
-    after_open()
-    milter.main()
+
+
+def serve(factory: Callable[[], GuardMilter]) -> None:
+    """Accept connections on the socket listen() opened, until stop()."""
+    Milter.factory = factory  # pymilter's one global: the per-connection constructor
+    Milter.milter.main()

@@ -30,11 +30,12 @@ from typing import Any, TextIO
 from menshen import __version__, opscli, quotacli
 from menshen.composition import Assembly, assemble, wordlist_source
 from menshen.config import SOCKET_SPEC, Config, ConfigError, config_path, load_config
-from menshen.daemon import ServeOptions, read_pid_file, serve
+from menshen.daemon import ServeOptions, read_pid_file
 from menshen.keywords.lint import lint_wordlists
 from menshen.keywords.wordlist import WordlistError
 from menshen.model import Action, Envelope, ParsedMessage, TextSegment, Verdict, Where
 from menshen.quota import QuotaStoreError
+from menshen.supervisor import serve
 
 EXIT_OK = 0
 EXIT_VERDICT = 1
@@ -147,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
         "--socket", metavar="unix:PATH|inet:PORT@HOST", help="overrides milter.socket"
     )
     serve.add_argument("--pid-file", type=Path, metavar="PATH", help="overrides milter.pid_file")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="overrides milter.workers (1: a single process, no supervising parent)",
+    )
     serve.set_defaults(handler=_serve)
 
     reload = commands.add_parser(
@@ -281,8 +288,13 @@ def _print_verdict(verdict: Verdict, config: Config, out: TextIO) -> None:
 def _serve(args: argparse.Namespace) -> int:
     if args.socket is not None and not SOCKET_SPEC.match(args.socket):
         raise _UsageError(f"--socket {args.socket!r}: expected unix:/PATH or inet:PORT@HOST")
+    if args.workers is not None and not 1 <= args.workers <= 256:
+        raise _UsageError(f"--workers {args.workers}: expected 1 to 256")
     options = ServeOptions(
-        config_file=config_path(args.config), socket=args.socket, pid_file=args.pid_file
+        config_file=config_path(args.config),
+        socket=args.socket,
+        pid_file=args.pid_file,
+        workers=args.workers,
     )
     return serve(options)
 

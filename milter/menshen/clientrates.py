@@ -15,12 +15,16 @@ Bounds: counts live in buckets of window/BUCKETS seconds; at most max_clients ad
      tracked, the least recently seen forgotten first, so memory is O(max_clients * BUCKETS)
      whatever the traffic.
 Fails: never raises.
+Workers: with pre-forked workers, each worker's ClientReporter sends its outcomes to the
+     parent (ClientReportReader), which keeps the one window and serves the gauges.
 Thread safety: every method takes one lock; record() is O(BUCKETS), snapshot() O(clients)
      (called once per scrape).
 """
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -114,3 +118,58 @@ class ClientFailureWindow:
                     highest = max(highest, failed / messages)
                     over += self._over(messages, failed)
             return over, highest
+
+
+class ClientReporter:
+    """A pre-forked worker's side: each outcome goes to the parent, which keeps the window.
+
+    One datagram per message over a socket pair made before the fork; the socket is
+    non-blocking and a report that does not fit is dropped (counted in `dropped`), so a busy
+    parent can never slow mail down. One window in the parent sees every worker's traffic,
+    so a client's ratio does not depend on which worker served it.
+    """
+
+    def __init__(self, channel: socket.socket) -> None:
+        channel.setblocking(False)
+        self._channel = channel
+        self.dropped = 0
+
+    def __call__(self, client: str, failed: bool) -> None:
+        if not client:
+            return
+        try:
+            self._channel.send(b"%d %s" % (failed, client.encode("ascii", "replace")[:64]))
+        except OSError:
+            self.dropped += 1
+
+
+class ClientReportReader:
+    """The parent's side: records the workers' reports and logs a client that crosses."""
+
+    def __init__(
+        self, channel: socket.socket, window: ClientFailureWindow, logger: logging.Logger
+    ) -> None:
+        self._channel = channel
+        self._window = window
+        self._log = logger
+        self._thread = threading.Thread(target=self._read, name="menshen-clients", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                report = self._channel.recv(128)
+            except OSError:
+                return
+            if not report:
+                return
+            flag, _, client = report.decode("ascii", "replace").partition(" ")
+            if self._window.record(client, flag == "1"):
+                self._log.warning(
+                    "client %s: %.0f%% of its messages rejected or tempfailed in the last %gs",
+                    client,
+                    100 * self._window.ratio(client),
+                    self._window.window_seconds,
+                )

@@ -195,6 +195,10 @@ class MilterConfig:
     spool_memory_bytes: int  # a message larger than this is spooled to a temporary file
     spool_directory: Path | None  # None: the system's temporary directory
     drain_seconds: float  # on SIGTERM, how long in-flight connections may take to finish
+    workers: int = 0  # processes serving the socket; 0: one per core
+
+    def worker_count(self) -> int:
+        return self.workers or max(1, os.cpu_count() or 1)
 
 
 class AuditTarget(enum.Enum):
@@ -759,6 +763,7 @@ class _Reader:
                 "spool_memory_bytes",
                 "spool_directory",
                 "drain_seconds",
+                "workers",
             },
         )
 
@@ -791,6 +796,14 @@ class _Reader:
                 section, "spool_directory", path, None, self.directory, "a directory path"
             ),
             drain_seconds=self.number(section, "drain_seconds", path, 60.0, minimum=0),
+            workers=self.value(
+                section,
+                "workers",
+                path,
+                0,
+                lambda raw: 0 if raw == "auto" else _bounded_int(raw, 1, 256),
+                "auto or a number of processes from 1 to 256",
+            ),
         )
 
     def limits(self, root: LocatedMap) -> ExtractionLimits:

@@ -21,6 +21,8 @@ import grp
 import logging
 import os
 import signal
+import socket as socketlib
+import stat
 import sys
 import threading
 import time
@@ -61,6 +63,7 @@ class ServeOptions:
     config_file: Path | None
     socket: str | None = None  # overrides milter.socket
     pid_file: Path | None = None  # overrides milter.pid_file
+    workers: int | None = None  # overrides milter.workers
 
 
 class _Formatter(logging.Formatter):
@@ -190,14 +193,24 @@ class _ReloadThread:
             self._reloader.reload()
 
 
+SIGNALS_TAKEN = STOP_SIGNALS | {RELOAD_SIGNAL, ENDED_SIGNAL, signal.SIGCHLD}
+
+
+def block_signals() -> None:
+    """Before any thread exists: every thread inherits the mask, so the signals reach only
+    threads that wait for them.
+
+    The main thread waits for all of them; Linux gives a signal sent to the process to its
+    main thread when that thread is waiting for it, so libmilter's own signal thread (which
+    also waits for TERM, INT and HUP) does not see them and stop the sessions in flight. A
+    Python thread started earlier would make SIGTERM kill the process outright.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS_TAKEN)
+
+
 def serve(options: ServeOptions) -> int:
-    # Before any thread exists: every thread inherits the mask, so the signals reach only
-    # threads that wait for them. The main thread waits for all of them; Linux gives a
-    # signal sent to the process to its main thread when that thread is waiting for it, so
-    # libmilter's own signal thread (which also waits for TERM, INT and HUP) does not see
-    # them and stop the sessions in flight. A Python thread started earlier would make
-    # SIGTERM kill the process outright.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS | {RELOAD_SIGNAL, ENDED_SIGNAL})
+    """One process that opens the socket and serves it (milter.workers: 1)."""
+    block_signals()
     logger = make_logger()
     try:
         config = load_config(options.config_file)
@@ -205,9 +218,33 @@ def serve(options: ServeOptions) -> int:
         for problem in exc.problems:
             logger.error("%s", problem)
         return 2
+    return serve_process(options, config, logger, worker=None)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRole:
+    """A pre-forked worker: the parent opened the socket and owns its name and pid file."""
+
+    number: int
+    client_reports: socketlib.socket | None = None  # per-client outcomes, to the parent
+
+
+def serve_process(
+    options: ServeOptions, config: Config, logger: logging.Logger, worker: WorkerRole | None
+) -> int:
+    """Serve mail in this process until a stop signal; returns the exit status.
+
+    A single process opens the socket itself. A worker (forked after the parent opened it)
+    only serves it; on a stop it drains and leaves, and the parent removes the socket.
+    """
     try:
         # Threads start here (the metrics endpoint): after the signal mask is set.
-        operations = start_operations(config, logger)
+        operations = start_operations(
+            config,
+            logger,
+            serve_http=worker is None,
+            client_reports=worker.client_reports if worker is not None else None,
+        )
     except AuditError as exc:
         logger.error("%s", exc)
         return 2
@@ -232,17 +269,14 @@ def serve(options: ServeOptions) -> int:
         cap_bytes=config.limits.max_message_bytes + 1,  # one more byte: the limit shows
         directory=settings.spool_directory,
     )
-    try:
-        created_directory = _prepare_socket_directory(socket)
-    except OSError as exc:
-        logger.error("cannot create the directory of %s: %s", socket, exc.strerror or exc)
-        operations.close()
-        return 1
     reloader = Reloader(
         options,
         slot,
         logger,
-        on_reload=operations.reloaded,
+        # A worker's parent validated the files and counts the reload, once for all.
+        on_reload=operations.reloaded
+        if worker is None
+        else lambda ok: operations.reloaded(ok, counted=False),
         on_quota_backend=operations.quota_backend,
     )
     listening = threading.Event()
@@ -256,13 +290,30 @@ def serve(options: ServeOptions) -> int:
             )
         return adapter.GuardMilter(slot.get, spool, counter, logger, operations.observe)
 
+    if worker is not None:
+        milter = _MilterThread(lambda: adapter.serve(factory))
+        milter.start()
+        logger.info("worker %d (pid %d) serving %s", worker.number, os.getpid(), socket)
+        try:
+            _wait_for_signals(milter, reloader, None, counter, settings.drain_seconds, logger)
+        finally:
+            operations.close()
+        # Not through libmilter's own stop: on its way out it removes the socket's name,
+        # which the parent and the other workers still serve.
+        return 0 if milter.error is None else 1
+
+    try:
+        created_directory = prepare_socket_directory(socket)
+    except OSError as exc:
+        logger.error("cannot create the directory of %s: %s", socket, exc.strerror or exc)
+        operations.close()
+        return 1
+
     def after_open() -> None:
-        os.umask(previous_umask)
-        if previous_group is not None:
-            os.setegid(previous_group)
-        _secure_socket(socket, settings.socket_group, created_directory, logger)
+        restore()
+        secure_socket(socket, settings.socket_group, created_directory, logger)
         if pid_file is not None:
-            _write_pid_file(pid_file)
+            write_pid_file(pid_file)
         listening.set()
         logger.info(
             "menshen %s listening on %s (%s, mode %s)",
@@ -272,19 +323,19 @@ def serve(options: ServeOptions) -> int:
             config.policy.mode.value,
         )
 
-    # libmilter creates a unix socket with the process umask and group: 0660 at most, never
-    # world, and already in Postfix's group, so smtpd can never find it unusable.
-    previous_umask = os.umask(0o117)
-    previous_group = _use_group_for_new_files(socket, settings.socket_group)
+    restore = socket_creation_context(socket, settings.socket_group)
     milter = _MilterThread(
         lambda: adapter.run(MILTER_NAME, socket, factory, settings.timeout_seconds, after_open)
     )
     milter.start()
     try:
         _wait_for_signals(milter, reloader, socket, counter, settings.drain_seconds, logger)
+        if milter.is_alive():
+            adapter.stop()
+            milter.join(timeout=30)
     finally:
         if pid_file is not None and listening.is_set():
-            _remove_pid_file(pid_file)
+            remove_pid_file(pid_file)
         operations.close()
     if milter.error is not None:
         logger.error("cannot serve on %s: %s", socket, milter.error)
@@ -293,15 +344,34 @@ def serve(options: ServeOptions) -> int:
     return 0
 
 
+def socket_creation_context(socket: str, group: str) -> Callable[[], None]:
+    """Make the socket libmilter is about to create 0660 and in `group`; returns the undo.
+
+    libmilter creates a unix socket with the process umask and group: 0660 at most, never
+    world, and already in Postfix's group, so smtpd can never find it unusable.
+    """
+    previous_umask = os.umask(0o117)
+    previous_group = _use_group_for_new_files(socket, group)
+
+    def restore() -> None:
+        os.umask(previous_umask)
+        if previous_group is not None:
+            os.setegid(previous_group)
+
+    return restore
+
+
 def _wait_for_signals(
     milter: _MilterThread,
     reloader: Reloader,
-    socket: str,
+    socket: str | None,
     counter: adapter.ConnectionCounter,
     drain_seconds: float,
     logger: logging.Logger,
 ) -> None:
-    """Reload on SIGUSR1; on a stop signal drain, then stop libmilter. Returns when stopped.
+    """Reload on SIGUSR1; on a stop signal drain. Returns when drained or libmilter ended.
+
+    `socket` is the unix socket whose name the drain removes (None: somebody else does).
 
     The main thread does nothing but wait here, so that a stop signal always finds it
     waiting: libmilter's signal thread waits for the same signals and would otherwise stop
@@ -317,13 +387,14 @@ def _wait_for_signals(
             reloads.request()
             continue
         _drain(socket, counter, drain_seconds, logger)
-        adapter.stop()
-        milter.join(timeout=30)
         return
 
 
 def _drain(
-    socket: str, counter: adapter.ConnectionCounter, drain_seconds: float, logger: logging.Logger
+    socket: str | None,
+    counter: adapter.ConnectionCounter,
+    drain_seconds: float,
+    logger: logging.Logger,
 ) -> None:
     """Let the connections in flight finish their messages before libmilter stops.
 
@@ -332,7 +403,7 @@ def _drain(
     socket's name is removed first: Postfix can no longer connect (new sessions get
     milter_default_action, a 4xx) while the open sessions carry on.
     """
-    path = _unix_path(socket)
+    path = unix_path(socket) if socket is not None else None
     if path is not None:
         with contextlib.suppress(OSError):
             path.unlink()
@@ -354,13 +425,13 @@ def _drain(
             return
 
 
-def _unix_path(socket: str) -> Path | None:
+def unix_path(socket: str) -> Path | None:
     return Path(socket.removeprefix("unix:")) if socket.startswith("unix:") else None
 
 
-def _prepare_socket_directory(socket: str) -> bool:
+def prepare_socket_directory(socket: str) -> bool:
     """Create the socket's directory when missing; True when we created it."""
-    path = _unix_path(socket)
+    path = unix_path(socket)
     if path is None or path.parent.is_dir():
         return False
     path.parent.mkdir(mode=0o750, parents=True)
@@ -369,7 +440,7 @@ def _prepare_socket_directory(socket: str) -> bool:
 
 def _use_group_for_new_files(socket: str, group: str) -> int | None:
     """Make new files belong to `group` (when we may); returns the group to restore."""
-    if _unix_path(socket) is None:
+    if unix_path(socket) is None:
         return None
     try:
         gid = grp.getgrnam(group).gr_gid
@@ -379,14 +450,12 @@ def _use_group_for_new_files(socket: str, group: str) -> int | None:
     try:
         os.setegid(gid)
     except PermissionError:
-        return None  # not root and not a member: _secure_socket tries chown afterwards
+        return None  # not root and not a member: secure_socket tries chown afterwards
     return previous
 
 
-def _secure_socket(
-    socket: str, group: str, created_directory: bool, logger: logging.Logger
-) -> None:
-    path = _unix_path(socket)
+def secure_socket(socket: str, group: str, created_directory: bool, logger: logging.Logger) -> None:
+    path = unix_path(socket)
     if path is None:
         return
     try:
@@ -403,19 +472,56 @@ def _secure_socket(
         logger.warning("cannot set owner or mode of %s: %s", path, exc.strerror or exc)
 
 
-def _write_pid_file(path: Path) -> None:
+def write_pid_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(f"{os.getpid()}\n", encoding="ascii")
     temporary.replace(path)
 
 
-def _remove_pid_file(path: Path) -> None:
+def remove_pid_file(path: Path) -> None:
     try:
         if path.read_text(encoding="ascii").strip() == str(os.getpid()):
             path.unlink()
     except OSError:
         pass
+
+
+def make_listener_nonblocking(socket: str) -> bool:
+    """Set O_NONBLOCK on the listening socket libmilter opened for `socket`.
+
+    Several processes poll the one socket: all wake for a connection, one accept() wins.
+    libmilter's listener loops on EAGAIN, but on a blocking socket the losers would sleep
+    in accept() until the next connection, and not notice a stop meanwhile. The flag
+    belongs to the open file, so every forked worker shares it; accepted connections do not
+    inherit it on Linux. pymilter does not expose the descriptor: it is found by its address.
+    """
+    wanted_path = unix_path(socket)
+    wanted_port = (
+        None if wanted_path is not None else int(socket.split(":", 1)[1].split("@", maxsplit=1)[0])
+    )
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if not stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+                continue
+            probe = socketlib.socket(fileno=os.dup(int(name)))
+        except (OSError, ValueError):
+            continue
+        with probe:
+            try:
+                if not probe.getsockopt(socketlib.SOL_SOCKET, socketlib.SO_ACCEPTCONN):
+                    continue
+                address = probe.getsockname()
+            except OSError:
+                continue
+            if wanted_path is not None:
+                found = address == str(wanted_path)
+            else:
+                found = isinstance(address, tuple) and address[1] == wanted_port
+            if found:
+                probe.setblocking(False)
+                return True
+    return False
 
 
 def read_pid_file(path: Path) -> int:

@@ -61,6 +61,11 @@ class Engine:
         headers = self._policy.headers
         return (headers.verdict, headers.tag, headers.reason, headers.quota)
 
+    def close(self) -> None:
+        """Let go of the quota store's connections (an engine built only to validate)."""
+        if self._quota is not None:
+            self._quota.close()
+
     @property
     def checks_quota_at_rcpt(self) -> bool:
         return self._quota_at_rcpt

@@ -23,9 +23,11 @@ Several processes: every metric is created in Metrics.__init__ and gauges declar
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import socket
 import socketserver
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,7 +42,9 @@ from prometheus_client import (
     Histogram,
     make_wsgi_app,
     multiprocess,
+    values,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from menshen import __version__
@@ -82,6 +86,32 @@ _CLAMD_OUTCOME = (
 )
 
 
+CLIENTS_OVER = (
+    "clients_over_failure_ratio",
+    "Client addresses whose rejected + tempfailed share of messages is above the "
+    "configured ratio over the sliding window (the log names them).",
+)
+CLIENT_RATIO_MAX = (
+    "client_failure_ratio_max",
+    "Highest rejected + tempfailed share of messages of any client address with "
+    "enough messages in the sliding window (0 to 1).",
+)
+
+
+class ClientRatesCollector:
+    """The two per-client gauges, computed at scrape time, for a multi-process server."""
+
+    def __init__(self, snapshot: Callable[[], tuple[int, float]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        over, highest = self._snapshot()
+        yield GaugeMetricFamily(f"{PREFIX}_{CLIENTS_OVER[0]}", CLIENTS_OVER[1], value=over)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_{CLIENT_RATIO_MAX[0]}", CLIENT_RATIO_MAX[1], value=highest
+        )
+
+
 class BoundedLabel:
     """Admits at most `limit` distinct values (or only `allowed`); the rest become "other"."""
 
@@ -106,7 +136,14 @@ class BoundedLabel:
 class Metrics:
     """All of menshen's metrics on one registry, with one method per event."""
 
-    def __init__(self, registry: CollectorRegistry, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+        client_gauges: bool = True,
+    ) -> None:
+        """client_gauges=False: a pre-forked worker, whose parent serves those two gauges
+        (ClientRatesCollector) from the one window that sees every worker's traffic."""
         self._clock = clock
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
@@ -193,18 +230,11 @@ class Metrics:
         self.connections = gauge(
             "milter_connections_active", "Milter connections from Postfix in flight.", "livesum"
         )
-        self.clients_over = gauge(
-            "clients_over_failure_ratio",
-            "Client addresses whose rejected + tempfailed share of messages is above the "
-            "configured ratio over the sliding window (the log names them).",
-            "livesum",
-        )
-        self.client_ratio_max = gauge(
-            "client_failure_ratio_max",
-            "Highest rejected + tempfailed share of messages of any client address with "
-            "enough messages in the sliding window (0 to 1).",
-            "max",
-        )
+        self.clients_over: Gauge | None = None
+        self.client_ratio_max: Gauge | None = None
+        if client_gauges:
+            self.clients_over = gauge(CLIENTS_OVER[0], CLIENTS_OVER[1], "livesum")
+            self.client_ratio_max = gauge(CLIENT_RATIO_MAX[0], CLIENT_RATIO_MAX[1], "max")
         self.audit_errors = counter("audit_errors_total", "Audit lines that could not be written.")
 
         self._category = BoundedLabel()
@@ -305,8 +335,9 @@ class Metrics:
         Computed when scraped so the gauges fall back as the window slides on, even when no
         mail arrives; a multi-process server has each worker report its own window.
         """
-        self.clients_over.set_function(lambda: float(snapshot()[0]))
-        self.client_ratio_max.set_function(lambda: snapshot()[1])
+        if self.clients_over is not None and self.client_ratio_max is not None:
+            self.clients_over.set_function(lambda: float(snapshot()[0]))
+            self.client_ratio_max.set_function(lambda: snapshot()[1])
 
     def audit_failed(self) -> None:
         self.audit_errors.inc()
@@ -349,12 +380,54 @@ def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
     ]
 
 
-def exposition_registry(multiprocess_dir: Path | None) -> CollectorRegistry:
-    """The registry to serve: a fresh one, or one that merges the workers' files."""
-    registry = CollectorRegistry(auto_describe=True)
+def enable_multiprocess(directory: Path) -> None:
+    """Record every metric created from now on in `directory`, one file set per process.
+
+    For pre-forked workers: the parent calls this before any Metrics exists, and each
+    process (parent and workers, forked or restarted) then writes its own files, which
+    exposition_registry(directory) merges. prometheus-client picks its value class when it
+    is first imported, from PROMETHEUS_MULTIPROC_DIR; setting both here makes the choice
+    independent of import order.
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+def exposition_registry(
+    multiprocess_dir: Path | None, clients: ClientRatesCollector | None = None
+) -> CollectorRegistry:
+    """The registry to serve: a fresh one, or one that merges the workers' files.
+
+    Not auto-described: describing would read the files at once, while workers may still be
+    creating them.
+    """
+    registry = CollectorRegistry(auto_describe=False)
     if multiprocess_dir is not None:
-        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+        registry.register(_WorkerFiles(multiprocess_dir))
+    if clients is not None:
+        registry.register(clients)
     return registry
+
+
+class _WorkerFiles:
+    """prometheus-client's merge of the workers' files, tolerant of a file being created.
+
+    A worker that starts (or restarts) creates its files empty and sizes them a moment
+    later; a scrape in between would fail on the empty file, so it is read again.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._collector = multiprocess.MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterable[Any]:
+        for attempt in range(3):
+            try:
+                return list(self._collector.collect())  # type: ignore[no-untyped-call]
+            except (struct.error, ValueError, OSError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.01)  # the worker is sizing its file this very moment
+        return []
 
 
 def worker_exited(pid: int, multiprocess_dir: Path) -> None:
@@ -415,6 +488,12 @@ class MetricsServer:
         self._thread.start()
         host, port = self._server.server_address[:2]
         return str(host), int(port)
+
+    def close_in_child(self) -> None:
+        """In a forked child: close the inherited listening socket, leave the parent's."""
+        if self._server is not None:
+            self._server.socket.close()
+            self._server = None
 
     def stop(self) -> None:
         if self._server is not None:

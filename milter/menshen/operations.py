@@ -19,10 +19,11 @@ Thread safety: observe() is called from every connection's thread at once; the m
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 
 from menshen.audit import AuditRecorder, open_audit_log
-from menshen.clientrates import ClientFailureWindow
+from menshen.clientrates import ClientFailureWindow, ClientReporter
 from menshen.config import Config
 from menshen.metrics import Metrics, MetricsServer, Registry, new_registry
 from menshen.model import Action, Envelope, Verdict
@@ -36,13 +37,17 @@ class Operations:
     audit: AuditRecorder | None
     server: MetricsServer | None
     logger: logging.Logger
-    clients: ClientFailureWindow
+    clients: ClientFailureWindow | None  # None in a pre-forked worker: it reports instead
+    report_client: ClientReporter | None = None  # the worker's line to its parent's window
 
     def observe(self, envelope: Envelope, verdict: Verdict, size: int) -> None:
         queue_id = envelope.queue_id or "NOQUEUE"
         try:
             self.metrics.message(envelope, verdict, size)
-            if self.clients.record(envelope.client_ip, verdict.action in _FAILED):
+            failed = verdict.action in _FAILED
+            if self.report_client is not None:
+                self.report_client(envelope.client_ip, failed)
+            elif self.clients is not None and self.clients.record(envelope.client_ip, failed):
                 self.logger.warning(
                     "%s: client %s: %.0f%% of its messages rejected or tempfailed in the last %gs",
                     queue_id,
@@ -76,8 +81,10 @@ class Operations:
     def connections(self, active: int) -> None:
         self.metrics.connections_in_flight(active)
 
-    def reloaded(self, ok: bool) -> None:
-        self.metrics.reload(ok)
+    def reloaded(self, ok: bool, counted: bool = True) -> None:
+        """After a reload attempt; a worker passes counted=False (its parent counts it)."""
+        if counted:
+            self.metrics.reload(ok)
         if ok and self.audit is not None:
             try:
                 self.audit.reopen()  # also a manual way to follow a moved log file
@@ -96,21 +103,24 @@ def start_operations(
     logger: logging.Logger,
     registry: Registry | None = None,
     serve_http: bool = True,
+    client_reports: socket.socket | None = None,
 ) -> Operations:
     """Open the audit trail, create the metrics and start the endpoint. Raises AuditError.
 
     serve_http=False is for a pre-forked worker: it records (into PROMETHEUS_MULTIPROC_DIR)
-    and the parent serves exposition_registry() of that directory instead.
+    and the parent serves exposition_registry() of that directory instead; its per-client
+    outcomes go to the parent over `client_reports`, whose window the parent serves.
     """
     audit = open_audit_log(config.audit)
     registry = registry if registry is not None else new_registry()
-    metrics = Metrics(registry)
-    clients = ClientFailureWindow(
-        window_seconds=config.metrics.client_failure_window_seconds,
-        threshold=config.metrics.client_failure_ratio,
-        min_messages=config.metrics.client_failure_min_messages,
-    )
-    metrics.watch_clients(clients.snapshot)
+    metrics = Metrics(registry, client_gauges=client_reports is None)
+    clients: ClientFailureWindow | None = None
+    reporter: ClientReporter | None = None
+    if client_reports is None:
+        clients = client_window(config)
+        metrics.watch_clients(clients.snapshot)
+    else:
+        reporter = ClientReporter(client_reports)
     server: MetricsServer | None = None
     settings = config.metrics
     if settings.enabled and serve_http:
@@ -127,7 +137,23 @@ def start_operations(
             server = None
         else:
             logger.info("metrics on http://%s/metrics", _host_port(host, port))
-    return Operations(metrics=metrics, audit=audit, server=server, logger=logger, clients=clients)
+    return Operations(
+        metrics=metrics,
+        audit=audit,
+        server=server,
+        logger=logger,
+        clients=clients,
+        report_client=reporter,
+    )
+
+
+def client_window(config: Config) -> ClientFailureWindow:
+    """The sliding window behind the per-client failure gauges, as configured."""
+    return ClientFailureWindow(
+        window_seconds=config.metrics.client_failure_window_seconds,
+        threshold=config.metrics.client_failure_ratio,
+        min_messages=config.metrics.client_failure_min_messages,
+    )
 
 
 def _host_port(host: str, port: int) -> str:

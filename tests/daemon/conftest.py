@@ -9,7 +9,8 @@ What:
   `wordlists`; with `wordlists` the text is parsed, `wordlists.directory` set to that
   directory and the shipped categories spelled out under the ones the text names (menshen
   replaces, not merges, a partial `categories` mapping). `socket` defaults to a unix socket
-  in the test's temp dir.
+  in the test's temp dir. The daemon runs as one process (`--workers 1`) unless the
+  config or `extra_args` name workers.
 - `Daemon`: `.socket` (the milter spec), `.socket_path`, `.pid_file`, `.config_file`,
   `.log()` (stderr so far), `.wait_for_log(regex)`, `.signal(sig)`, `.wait(timeout) -> exit
   code`, `.stop() -> exit code` (SIGTERM, then wait), `.client()` (a connected
@@ -45,6 +46,7 @@ import pytest
 import yaml
 from milter_client import DEFAULT_TIMEOUT, MilterClient
 
+SINGLE = ("--workers", "1")  # one process unless a test asks for workers
 READY_SECONDS = 20.0  # start-up builds the engine (wordlists, tables): well under a second
 STOP_SECONDS = 15.0  # libmilter notices a stop signal within ~5 s, then drains
 POLL_SECONDS = 0.02  # the daemon has no readiness notification other than its log and socket
@@ -220,6 +222,9 @@ class DaemonFactory:
             socket,
             "--pid-file",
             str(pid_file),
+            # These tests look inside the one process (its spool files, its signals); the
+            # pre-forked workers have tests of their own that ask for them.
+            *(() if "--workers" in extra_args or "workers:" in (config or "") else SINGLE),
             *extra_args,
         ]
         with log_file.open("wb") as log:

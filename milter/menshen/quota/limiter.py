@@ -74,6 +74,11 @@ class QuotaLimiter:
         self._down_until = float("-inf")
         self._down = False
 
+    def close(self) -> None:
+        self._store.close()
+        if self._fallback is not None:
+            self._fallback.close()
+
     @property
     def store_name(self) -> str:
         return self._store.name

@@ -25,11 +25,14 @@ from menshen.quota.stores import Admission, QuotaStoreError
 
 # KEYS: one hash per counter. ARGV: for each counter its current bucket, the number of
 # buckets summed, its limit (-1: none), its amount and its expiry (unix ms); then 1 to
-# charge or 0 to only look. Returns {admitted, index of the refusing counter, usage...}.
+# charge or 0 to only look. Returns {admitted, index of the first refusing counter (1-based),
+# usage...}: every window's sum before the charge when refused, with the amounts when not
+# (whether or not it charged), as decide_admission reports it for the other stores.
 ADMIT_SCRIPT = """
 local n = #KEYS
 local charge = tonumber(ARGV[5 * n + 1])
 local usage = {}
+local refused = 0
 for i = 1, n do
   local base = (i - 1) * 5
   local bucket = tonumber(ARGV[base + 1])
@@ -47,18 +50,20 @@ for i = 1, n do
     end
   end
   usage[i] = total
-  if limit >= 0 and total + amount > limit then
-    for k = i + 1, n do usage[k] = 0 end
-    return {0, i, unpack(usage)}
+  if refused == 0 and limit >= 0 and total + amount > limit then
+    refused = i
   end
 end
-if charge == 1 then
-  for i = 1, n do
-    local base = (i - 1) * 5
+if refused > 0 then
+  return {0, refused, unpack(usage)}
+end
+for i = 1, n do
+  local base = (i - 1) * 5
+  if charge == 1 then
     redis.call('HINCRBY', KEYS[i], ARGV[base + 1], ARGV[base + 4])
     redis.call('PEXPIREAT', KEYS[i], ARGV[base + 5])
-    usage[i] = usage[i] + tonumber(ARGV[base + 4])
   end
+  usage[i] = usage[i] + tonumber(ARGV[base + 4])
 end
 return {1, 0, unpack(usage)}
 """
@@ -125,4 +130,5 @@ class RedisStore:
 
 
 def _unlimited(counter: Counter) -> Counter:
-    return replace(counter, limit=None)
+    """A counter that only reads: no limit to check, nothing to add."""
+    return replace(counter, limit=None, amount=0)
