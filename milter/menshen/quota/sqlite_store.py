@@ -3,7 +3,9 @@
 In:  the database path (created with its directory when missing).
 Out: the QuotaStore operations. `admit` runs in one BEGIN IMMEDIATE transaction, which
      SQLite serialises across threads and processes, so two daemons on one host (or
-     pre-forked workers) never admit more than a limit between them.
+     pre-forked workers) never admit more than a limit between them. Writers queue on a
+     thread lock and an flock(2) on PATH.lock first, which wakes the next writer at once
+     where SQLite's busy handler would sleep.
 Fails: QuotaStoreError for any SQLite or file-system error (locked past the busy timeout,
      unwritable directory, corrupt file); a failed transaction is rolled back.
 Thread safety: connections come from a pool, one per thread at a time (sqlite3
@@ -13,8 +15,11 @@ Thread safety: connections come from a pool, one per thread at a time (sqlite3
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -48,7 +53,9 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._admissions = 0
+        self._admissions = 0  # written under the writer lock
+        self._thread_lock = threading.Lock()
+        self._lock_file: int | None = None
 
     def open(self) -> None:
         """Create the database (and its directory) now, so a bad path shows at start."""
@@ -56,7 +63,7 @@ class SqliteStore:
             pass
 
     def admit(self, counters: Sequence[Counter], now: float, charge: bool = True) -> Admission:
-        with self._connection() as db:
+        with self._writer(), self._connection() as db:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 admission = decide_admission(counters, self._sums(db, counters))
@@ -79,7 +86,7 @@ class SqliteStore:
             return self._sums(db, counters)
 
     def reset(self, keys: Sequence[str]) -> int:
-        with self._connection() as db:
+        with self._writer(), self._connection() as db:
             found = 0
             db.execute("BEGIN IMMEDIATE")
             for key in keys:
@@ -92,6 +99,10 @@ class SqliteStore:
             return found
 
     def close(self) -> None:
+        with self._thread_lock:
+            if self._lock_file is not None:
+                os.close(self._lock_file)
+                self._lock_file = None
         while True:
             try:
                 self._pool.get_nowait().close()
@@ -103,6 +114,30 @@ class SqliteStore:
         return tuple(
             int(db.execute(_SUM, (c.key, c.oldest, c.bucket)).fetchone()[0]) for c in counters
         )
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
+        """Take the right to write: first among this process's threads, then among processes.
+
+        SQLite's own wait for a busy database sleeps and polls (1, 2, 5, 10 ... 100 ms), which
+        under load turns a 100 us transaction into tens of milliseconds. A thread lock and
+        an flock(2) on a side file queue the writers instead, and wake the next one the
+        moment the lock is free; BEGIN IMMEDIATE then finds the database unlocked.
+        """
+        with self._thread_lock:
+            try:
+                if self._lock_file is None:
+                    self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+                    self._lock_file = os.open(
+                        f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640
+                    )
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise QuotaStoreError(f"{self.path}.lock: {exc}") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
