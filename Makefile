@@ -10,9 +10,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Services the test suite starts on loopback, libmilter for pymilter's C extension, the
 # Unicode data the Chinese folding table is generated from, promtool (prometheus) for the
-# alert-rule tests, logrotate for the audit-rotation test, and the build tools.
+# alert-rule tests, logrotate for the audit-rotation test, the build tools, and Debian's
+# packaged libraries (the privilege tests run the daemon on /usr/bin/python3 with them).
 APT_PACKAGES := postfix clamav-daemon clamav-milter libmilter-dev redis-server miltertest \
-                unicode-data prometheus logrotate python3-dev python3-venv gcc make
+                unicode-data prometheus logrotate python3-dev python3-venv gcc make \
+                python3-milter python3-ahocorasick python3-yaml python3-prometheus-client \
+                python3-redis
 
 .PHONY: all run reload samples test unit lint bench deps venv clean tables
 

@@ -12,7 +12,7 @@ Out: milter replies. At end of message the adapter calls the engine once with th
      Copies of menshen's own headers that arrive with the message are deleted first, so a
      sender cannot forge a verdict.
 Fails: any exception in a callback answers 451 4.3.0 and logs one line with the queue id;
-     `run()` also sets pymilter's exception policy to TEMPFAIL as a backstop. A spool that
+     `listen()` also sets pymilter's exception policy to TEMPFAIL as a backstop. A spool that
      cannot be written (disk full) is a tempfail too.
 Thread safety: libmilter runs each connection in its own thread with its own GuardMilter
      instance; the shared parts (engine, connection counter) are immutable or locked.
@@ -420,25 +420,8 @@ def _printable(text: str) -> str:
 
 
 def stop() -> None:
-    """Tell libmilter to stop accepting and return from run()."""
+    """Tell libmilter to stop accepting and return from serve()."""
     Milter.milter.stop()
-
-
-def run(
-    name: str,
-    socket: str,
-    factory: Callable[[], GuardMilter],
-    timeout: int,
-    after_open: Callable[[], None],
-) -> None:
-    """Listen on `socket` and serve until stop() (or libmilter's own stop signals).
-
-    The steps of pymilter's runmilter(), with a hook between opening the socket and
-    accepting connections so the caller can set the socket's group and mode.
-    """
-    listen(name, socket, timeout)
-    after_open()
-    serve(factory)
 
 
 def listen(name: str, socket: str, timeout: int) -> None:

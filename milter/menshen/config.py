@@ -196,6 +196,7 @@ class MilterConfig:
     spool_directory: Path | None  # None: the system's temporary directory
     drain_seconds: float  # on SIGTERM, how long in-flight connections may take to finish
     workers: int = 0  # processes serving the socket; 0: one per core
+    user: str = "menshen"  # started as root: the user to become once the socket is open
 
     def worker_count(self) -> int:
         return self.workers or max(1, os.cpu_count() or 1)
@@ -764,6 +765,7 @@ class _Reader:
                 "spool_directory",
                 "drain_seconds",
                 "workers",
+                "user",
             },
         )
 
@@ -804,6 +806,7 @@ class _Reader:
                 lambda raw: 0 if raw == "auto" else _bounded_int(raw, 1, 256),
                 "auto or a number of processes from 1 to 256",
             ),
+            user=self.value(section, "user", path, "menshen", name, "a user name"),
         )
 
     def limits(self, root: LocatedMap) -> ExtractionLimits:

@@ -20,6 +20,7 @@ import contextlib
 import grp
 import logging
 import os
+import pwd
 import signal
 import socket as socketlib
 import stat
@@ -40,6 +41,7 @@ from menshen.operations import start_operations
 from menshen.quota import QuotaStoreError
 
 MILTER_NAME = "menshen"
+DEFAULT_USER = "menshen"
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 RELOAD_SIGNAL = signal.SIGUSR1
 ENDED_SIGNAL = signal.SIGUSR2  # sent by the milter thread to the process when it ends
@@ -234,9 +236,115 @@ def serve_process(
 ) -> int:
     """Serve mail in this process until a stop signal; returns the exit status.
 
-    A single process opens the socket itself. A worker (forked after the parent opened it)
-    only serves it; on a stop it drains and leaves, and the parent removes the socket.
+    A single process opens the socket itself, then drops to milter.user when started as
+    root, and only then opens its state (audit trail, quota store). A worker (forked after
+    its parent opened the socket and dropped privileges) only serves the socket; on a stop
+    it drains and leaves, and the parent removes the socket.
     """
+    socket = options.socket or config.milter.socket
+    pid_file = options.pid_file or config.milter.pid_file
+    if worker is not None:
+        return _serve_open_socket(options, config, logger, worker, socket)
+    opened = open_listener(socket, config, pid_file, logger)
+    if opened != 0:
+        return opened
+    ours = socket_identity(socket)
+    try:
+        return _serve_open_socket(options, config, logger, worker, socket)
+    finally:
+        if pid_file is not None:
+            remove_pid_file(pid_file)
+        remove_socket_name(socket, ours)
+
+
+def socket_identity(socket: str) -> tuple[int, int] | None:
+    """(device, inode) of a unix socket's name, to remove only our own later."""
+    path = unix_path(socket)
+    try:
+        info = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if info is not None else None
+
+
+def remove_socket_name(socket: str, ours: tuple[int, int] | None) -> None:
+    """Remove the socket's name if it is still ours (not a successor daemon's)."""
+    path = unix_path(socket)
+    if path is None or ours is None or socket_identity(socket) != ours:
+        return
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def open_listener(
+    socket: str, config: Config, pid_file: Path | None, logger: logging.Logger
+) -> int:
+    """Open and secure the listening socket, write the pid file, drop privileges.
+
+    Returns 0, or the exit status when the socket cannot be opened (1) or the configured
+    user cannot be taken (2).
+    """
+    settings = config.milter
+    try:
+        created_directory = prepare_socket_directory(socket)
+    except OSError as exc:
+        logger.error("cannot create the directory of %s: %s", socket, exc.strerror or exc)
+        return 1
+    restore = socket_creation_context(socket, settings.socket_group)
+    try:
+        adapter.listen(MILTER_NAME, socket, settings.timeout_seconds)
+    except Exception as exc:
+        logger.error("cannot listen on %s: %s", socket, exc)
+        return 1
+    finally:
+        restore()
+    secure_socket(socket, settings.socket_group, created_directory, logger)
+    if pid_file is not None:
+        write_pid_file(pid_file)
+    try:
+        drop_privileges(settings.user, logger)
+    except PrivilegeError as exc:
+        logger.error("%s", exc)
+        return 2
+    return 0
+
+
+class PrivilegeError(Exception):
+    """The configured user cannot be taken."""
+
+
+def drop_privileges(user: str, logger: logging.Logger) -> None:
+    """Started as root: become `user` (its group and supplementary groups) for good.
+
+    The socket is already open, so nothing later needs root; the state the daemon opens
+    afterwards (audit trail, quota store, spool files) belongs to that user. A missing user
+    is an error, except for the default, which a hand-started test rig may lack.
+    """
+    if os.geteuid() != 0 or user in ("", "root"):
+        return
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        if user == DEFAULT_USER:
+            logger.warning("running as root: there is no user %s to drop to", user)
+            return
+        raise PrivilegeError(f"milter.user: no such user {user!r}") from None
+    try:
+        os.initgroups(user, entry.pw_gid)
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    except OSError as exc:
+        raise PrivilegeError(f"cannot become user {user}: {exc.strerror or exc}") from exc
+    logger.info("running as user %s (uid %d)", user, entry.pw_uid)
+
+
+def _serve_open_socket(
+    options: ServeOptions,
+    config: Config,
+    logger: logging.Logger,
+    worker: WorkerRole | None,
+    socket: str,
+) -> int:
     try:
         # Threads start here (the metrics endpoint): after the signal mask is set.
         operations = start_operations(
@@ -259,8 +367,6 @@ def serve_process(
         logger.error("cannot open the quota store: %s", exc)
         operations.close()
         return 2
-    socket = options.socket or config.milter.socket
-    pid_file = options.pid_file or config.milter.pid_file
     settings = config.milter
     slot = EngineSlot(engine)
     counter = adapter.ConnectionCounter(on_change=operations.connections)
@@ -279,7 +385,6 @@ def serve_process(
         else lambda ok: operations.reloaded(ok, counted=False),
         on_quota_backend=operations.quota_backend,
     )
-    listening = threading.Event()
 
     def factory() -> adapter.GuardMilter:
         # Replying at RCPT costs Postfix a round trip per recipient: only when a quota
@@ -290,31 +395,11 @@ def serve_process(
             )
         return adapter.GuardMilter(slot.get, spool, counter, logger, operations.observe)
 
+    milter = _MilterThread(lambda: adapter.serve(factory))
+    milter.start()
     if worker is not None:
-        milter = _MilterThread(lambda: adapter.serve(factory))
-        milter.start()
         logger.info("worker %d (pid %d) serving %s", worker.number, os.getpid(), socket)
-        try:
-            _wait_for_signals(milter, reloader, None, counter, settings.drain_seconds, logger)
-        finally:
-            operations.close()
-        # Not through libmilter's own stop: on its way out it removes the socket's name,
-        # which the parent and the other workers still serve.
-        return 0 if milter.error is None else 1
-
-    try:
-        created_directory = prepare_socket_directory(socket)
-    except OSError as exc:
-        logger.error("cannot create the directory of %s: %s", socket, exc.strerror or exc)
-        operations.close()
-        return 1
-
-    def after_open() -> None:
-        restore()
-        secure_socket(socket, settings.socket_group, created_directory, logger)
-        if pid_file is not None:
-            write_pid_file(pid_file)
-        listening.set()
+    else:
         logger.info(
             "menshen %s listening on %s (%s, mode %s)",
             __version__,
@@ -322,25 +407,22 @@ def serve_process(
             config.source,
             config.policy.mode.value,
         )
-
-    restore = socket_creation_context(socket, settings.socket_group)
-    milter = _MilterThread(
-        lambda: adapter.run(MILTER_NAME, socket, factory, settings.timeout_seconds, after_open)
-    )
-    milter.start()
     try:
-        _wait_for_signals(milter, reloader, socket, counter, settings.drain_seconds, logger)
-        if milter.is_alive():
+        # A worker leaves the socket's name to its parent.
+        drain_socket = socket if worker is None else None
+        _wait_for_signals(milter, reloader, drain_socket, counter, settings.drain_seconds, logger)
+        if worker is None and milter.is_alive():
             adapter.stop()
             milter.join(timeout=30)
     finally:
-        if pid_file is not None and listening.is_set():
-            remove_pid_file(pid_file)
         operations.close()
     if milter.error is not None:
         logger.error("cannot serve on %s: %s", socket, milter.error)
         return 1
-    logger.info("stopped")
+    if worker is None:
+        logger.info("stopped")
+    # A worker returns without libmilter's own stop: on its way out that removes the
+    # socket's name, which the parent and the other workers still serve.
     return 0
 
 

@@ -3,9 +3,10 @@
 In:  the serve options and milter.workers (auto: one per core). With one worker the daemon
      runs as a single process (menshen.daemon.serve_process); with more, this module's
      parent:
-       - validates the configuration by building an engine (then lets it go);
        - opens the listening socket once (libmilter's opensocket), secures it (0660, group
-         postfix) and makes it non-blocking, writes the pid file;
+         postfix) and makes it non-blocking, writes the pid file, and drops to
+         milter.user when started as root;
+       - validates the configuration by building an engine (then lets it go);
        - forks the workers, each of which serves that socket with its own engine, quota
          store connections and audit file descriptor, recording metrics into a shared
          multi-process directory that the parent alone serves over HTTP;
@@ -42,12 +43,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from menshen import __version__, adapter
+from menshen import __version__
 from menshen.clientrates import ClientReportReader
 from menshen.composition import assemble
 from menshen.config import Config, ConfigError, load_config
 from menshen.daemon import (
-    MILTER_NAME,
     RELOAD_SIGNAL,
     STOP_SIGNALS,
     ServeOptions,
@@ -55,13 +55,12 @@ from menshen.daemon import (
     block_signals,
     make_listener_nonblocking,
     make_logger,
-    prepare_socket_directory,
+    open_listener,
     remove_pid_file,
-    secure_socket,
+    remove_socket_name,
     serve_process,
-    socket_creation_context,
+    socket_identity,
     unix_path,
-    write_pid_file,
 )
 from menshen.keywords.wordlist import WordlistError
 from menshen.metrics import (
@@ -127,37 +126,27 @@ class Supervisor:
     # --- start and stop ----------------------------------------------------------------
 
     def run(self) -> int:
-        if not self._validate(self._config):
-            return 2
+        opened = open_listener(self._socket, self._config, self._pid_file, self._log)
+        if opened != 0:
+            return opened
+        ours = socket_identity(self._socket)
         self._metrics_dir = Path(tempfile.mkdtemp(prefix="menshen-metrics-"))
         try:
+            if not make_listener_nonblocking(self._socket):
+                self._log.warning("cannot find the listening socket to make it non-blocking")
+            if not self._validate(self._config):
+                return 2
             return self._run()
         finally:
+            if self._pid_file is not None:
+                remove_pid_file(self._pid_file)
+            remove_socket_name(self._socket, ours)
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _run(self) -> int:
         assert self._metrics_dir is not None
         enable_multiprocess(self._metrics_dir)
         self._metrics = Metrics(new_registry(), client_gauges=False)  # reloads, build info
-        settings = self._config.milter
-        try:
-            created_directory = prepare_socket_directory(self._socket)
-        except OSError as exc:
-            self._log.error("cannot create the directory of %s: %s", self._socket, exc)
-            return 1
-        restore = socket_creation_context(self._socket, settings.socket_group)
-        try:
-            adapter.listen(MILTER_NAME, self._socket, settings.timeout_seconds)
-        except Exception as exc:
-            restore()
-            self._log.error("cannot listen on %s: %s", self._socket, exc)
-            return 1
-        restore()
-        secure_socket(self._socket, settings.socket_group, created_directory, self._log)
-        if not make_listener_nonblocking(self._socket):
-            self._log.warning("cannot find the listening socket to make it non-blocking")
-        if self._pid_file is not None:
-            write_pid_file(self._pid_file)
         try:
             for number in range(1, self._count + 1):
                 self._spawn(number)
@@ -175,8 +164,6 @@ class Supervisor:
             self._supervise()
         finally:
             self._stop_workers()
-            if self._pid_file is not None:
-                remove_pid_file(self._pid_file)
             if self._server is not None:
                 self._server.stop()
         self._log.info("stopped")

@@ -5,7 +5,7 @@ client. Covered: both workers exist and both serve; a worker killed with SIGKILL
 replaced and mail keeps flowing; a reload reaches every worker and a broken one reaches
 none; the parent's endpoint merges the workers' counts (and keeps a dead worker's);
 SIGTERM during a burst answers every message in flight, then the parent, the workers and
-the socket are gone.
+the socket are gone. Dropping privileges is in test_privileges.py.
 """
 
 from __future__ import annotations
