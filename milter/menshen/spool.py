@@ -2,26 +2,33 @@
 
 In:  header and body bytes in arrival order (`write`), then one `read` at end of message.
 Out: the message bytes exactly as written. Memory holds up to `memory_bytes`; beyond that
-     the message moves to an unlinked temporary file. At most `cap_bytes` are kept (the
-     engine looks at no more than that); `size` still counts every byte received, and
-     `truncated` tells that the cap was hit, so the extractor reports the limit.
+     the message moves to an unlinked temporary file (0: straight to the file). At most
+     `cap_bytes` are kept (the engine looks at no more than that); `size` still counts
+     every byte received, and `truncated` tells that the cap was hit, so the extractor
+     reports the limit.
 Fails: OSError when the spool directory is unwritable or full; the adapter answers 4xx.
 Thread safety: one Spool per message, used by one connection thread only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
+from typing import IO
 
 
 class Spool:
     def __init__(self, memory_bytes: int, cap_bytes: int, directory: Path | None = None) -> None:
         # SpooledTemporaryFile rolls over to a real (already unlinked) file past max_size,
-        # so a crash never leaves message content behind on disk.
+        # so a crash never leaves message content behind on disk. Its max_size=0 means
+        # "never roll over"; here 0 means "straight to disk", so it gets a plain file.
         # Not a context manager: the spool lives across libmilter callbacks; close() ends it.
-        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-            max_size=memory_bytes, dir=str(directory) if directory else None
+        where = str(directory) if directory else None
+        self._file: IO[bytes] = (
+            tempfile.SpooledTemporaryFile(max_size=memory_bytes, dir=where)  # noqa: SIM115
+            if memory_bytes > 0
+            else tempfile.TemporaryFile(dir=where)  # noqa: SIM115
         )
         self._cap = cap_bytes
         self._kept = 0
@@ -46,4 +53,10 @@ class Spool:
         return self._file.read()
 
     def close(self) -> None:
-        self._file.close()
+        """Discard the message. Never raises: closing flushes the file's buffer, which on a
+        full disk fails again; the bytes are being thrown away anyway."""
+        try:
+            self._file.close()
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._file.close()
