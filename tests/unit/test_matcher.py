@@ -1,13 +1,18 @@
-"""KeywordMatcher: CJK substrings, Latin whole words, caps, sharing, threads, properties."""
+"""KeywordMatcher: CJK substrings, Latin whole words, caps, sharing, threads, properties, and
+the text transform and packed automaton against plain versions."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from typing import Any
 
+import ahocorasick
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from menshen.keywords import matcher as matcher_module
 from menshen.keywords.matcher import KeywordMatcher, is_word_char
 from menshen.keywords.wordlist import Term, Wordlist
 from menshen.text.normalise import normalise
@@ -219,6 +224,8 @@ REFERENCE_TERMS = [
     "1",
     "x.y",
     "(cialis)",
+    "( cialis",
+    "ж cialis",
     "代x",
     "é",
 ]
@@ -307,6 +314,8 @@ def test_boundary_cases_against_reference() -> None:
         "see example.com, e-mail",
         "12ab ab12 ab123 x12ab",
         "代xy 代x",
+        "(cialis ( cialis (  cialis",
+        "ж cialis жcialis ж  cialis",
     ]:
         text = normalise(raw)
         assert matcher_hits(text) == reference_hits(text, keys), raw
@@ -315,3 +324,59 @@ def test_boundary_cases_against_reference() -> None:
 def test_pathological_inside_words_are_not_candidates() -> None:
     text = normalise("specialist " * 20_000)
     assert MATCHER.find(text) == []
+
+
+# --- the text transform and the packed automaton against plain versions ----------------------
+
+ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def reference_mark_words(data: bytes) -> bytes:
+    """The documented transform, byte by byte."""
+    out = bytearray()
+    for i, byte in enumerate(data):
+        if byte in ALNUM and i and data[i - 1] not in ALNUM and data[i - 1] != 0x20:
+            out += b"\x02\x01"
+        out.append(0x01 if byte == 0x20 else byte)
+    return bytes(out)
+
+
+ascii_text = st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60)
+mixed_text = st.text(alphabet=st.sampled_from("ab1 .(-_жé代开\u3000\U0001f600"), max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(ascii_text, mixed_text, st.text(max_size=40)))
+def test_mark_words_matches_reference(text: str) -> None:
+    data = text.encode("utf-8", "surrogatepass")
+    expected = reference_mark_words(data)
+    assert matcher_module._mark_words(data, len(text)) == expected
+    # The character count only picks the search for joints: force each of the two.
+    assert matcher_module._mark_words(data, len(data)) == expected  # the regex engine
+    assert matcher_module._mark_words(data, 0) == expected  # bytes.find
+
+
+def plain_automaton(keys: Mapping[str, object]) -> Any:
+    automaton = ahocorasick.Automaton()
+    for key, value in keys.items():
+        automaton.add_word(key, value)
+    automaton.make_automaton()
+    return automaton
+
+
+# Keys and texts as the automaton sees them: markers, letters, UTF-8 bytes of 一 (E4 B8 80).
+key_text = st.text(alphabet=st.sampled_from("\x01abc\xe4\xb8\x80"), min_size=1, max_size=9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(key_text, min_size=1, max_size=30, unique=True), st.lists(key_text, max_size=8))
+def test_packed_automaton_equals_plain(keys: list[str], texts: list[str]) -> None:
+    # Keys of up to 9 letters cross _PACKED_LEVELS, so placeholders are made and removed.
+    values = {
+        key: matcher_module._Key(i, len(key), False, False, False) for i, key in enumerate(keys)
+    }
+    packed: Any = matcher_module._packed_automaton(values)
+    plain = plain_automaton(values)
+    assert sorted(packed.keys()) == sorted(keys)  # no placeholder is left as a word
+    text = "".join(texts) + "".join(keys)
+    assert list(packed.iter(text)) == list(plain.iter(text))
