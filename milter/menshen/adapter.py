@@ -32,6 +32,7 @@ import Milter
 
 from menshen.engine import Engine
 from menshen.model import Action, Envelope, Verdict
+from menshen.printable import printable
 from menshen.spool import Spool
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress reports to the MTA
@@ -339,7 +340,7 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             self._qid(),
             verdict.action.value,
             monitored,
-            _printable(envelope.sender),
+            printable(envelope.sender),
             len(envelope.recipients),
             size,
             verdict.score,
@@ -400,8 +401,8 @@ class QuotaCheckingMilter(GuardMilter):
             "%s: %s at RCPT to=<%s> from=<%s>: %s",
             self._qid(),
             verdict.action.value,
-            _printable(recipient),
-            _printable(self._sender),
+            printable(recipient),
+            printable(self._sender),
             verdict.reason,
         )
         if self._refused is not None:
@@ -412,11 +413,6 @@ class QuotaCheckingMilter(GuardMilter):
         reply = verdict.reply
         action = Milter.REJECT if verdict.action is Action.REJECT else Milter.TEMPFAIL
         return self._reply(reply.code, reply.xcode, reply.text, action=action)
-
-
-def _printable(text: str) -> str:
-    """Log values come from the sender: escape anything that could forge a log line."""
-    return text.encode("ascii", "backslashreplace").decode("ascii").replace("\n", "\\n")[:256]
 
 
 def stop() -> None:

@@ -26,7 +26,8 @@ from pathlib import Path
 from menshen.composition import wordlist_source
 from menshen.config import Config
 from menshen.keywords.wordlist import load_wordlist_dir
-from menshen.quarantine import HoldQueue, NotHeldError, QuarantineError, printable
+from menshen.printable import printable
+from menshen.quarantine import HoldQueue, NotHeldError, QuarantineError
 from menshen.stats import StatsError, render, scrape, summarise
 from menshen.wordlistreport import ReportError, build_report, read_records
 from menshen.wordlistreport import render as render_report

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 QUEUE_ID = re.compile(r"^[0-9A-Za-z]{6,32}$")  # short (hex) and long (base 52) queue ids
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 HOLD = "hold"
@@ -216,9 +215,3 @@ def header_value(headers: str, name: str) -> str:
 def _check_id(queue_id: str) -> None:
     if not QUEUE_ID.match(queue_id):
         raise NotHeldError(f"{queue_id!r}: not a Postfix queue id")
-
-
-def printable(text: str, limit: int = 200) -> str:
-    """Values from the queue, made safe for a terminal (no escape sequences, one line)."""
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", escaped)[:limit]

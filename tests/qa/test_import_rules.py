@@ -74,6 +74,7 @@ FORBIDDEN_INTERNAL: dict[str, tuple[str, ...]] = {
     "metrics": ("menshen.adapter", "menshen.daemon", "menshen.cli", "menshen.config"),
     "audit": ("menshen.adapter", "menshen.daemon", "menshen.cli", "menshen.metrics"),
     "clientrates": ("menshen.",),
+    "printable": ("menshen.",),
     "quarantine": ("menshen.",),
     "stats": ("menshen.adapter", "menshen.daemon", "menshen.cli"),
     # Quotas: counted from the envelope alone; the engine calls them, never the reverse.

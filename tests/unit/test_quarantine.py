@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from menshen.quarantine import HoldQueue, NotHeldError, ToolResult, header_value, printable
+from menshen.printable import printable
+from menshen.quarantine import HoldQueue, NotHeldError, ToolResult, header_value
 
 POSTCAT = """*** HEADER EXTRACTED hold/4ZkLmN1abc ***
 Received: from client.menshen.test (localhost [127.0.0.1])

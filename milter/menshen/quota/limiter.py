@@ -35,6 +35,7 @@ from menshen.model import (
     Envelope,
     Finding,
 )
+from menshen.printable import printable
 from menshen.quota.rules import Counter, counter, counters_for, identity_for
 from menshen.quota.stores import Admission, QuotaStore, QuotaStoreError
 
@@ -185,7 +186,7 @@ class QuotaLimiter:
                 qid,
                 refused.rule,
                 rule.key.value,
-                _printable(refused.identity),
+                printable(refused.identity),
                 admission.usage[admission.refused],
                 refused.limit,
                 "" if charge else " (at RCPT)",
@@ -208,7 +209,7 @@ class QuotaLimiter:
                     item.rule,
                     used,
                     item.limit,
-                    _printable(item.identity),
+                    printable(item.identity),
                     warn_at * 100,
                 )
             if used >= level:
@@ -294,7 +295,3 @@ def _is_address(text: str) -> bool:
 def _when(timestamp: float, config: QuotaConfig) -> str:
     local = datetime.fromtimestamp(timestamp, UTC).astimezone(config.zone)
     return local.strftime("%Y-%m-%d %H:%M %z")
-
-
-def _printable(text: str) -> str:
-    return text.encode("ascii", "backslashreplace").decode("ascii")[:256]
