@@ -17,7 +17,7 @@ APT_PACKAGES := postfix clamav-daemon clamav-milter libmilter-dev redis-server m
                 python3-milter python3-ahocorasick python3-yaml python3-prometheus-client \
                 python3-redis
 
-.PHONY: all run reload samples test unit lint bench deps venv clean tables
+.PHONY: all run reload samples test unit lint bench deps venv clean tables fuzz hostile-report deb deb-test
 
 all: test
 
@@ -67,8 +67,11 @@ samples: venv
 	  $(BIN)/menshen check --json "$$f" | $(PY) -c 'import json,sys; v=json.load(sys.stdin); print(v["action"], "-", v["reason"])'; \
 	done
 
-test: venv lint
+test: venv lint .make/apt-deb
 	CI=$${CI:-} $(BIN)/pytest -q
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deb-test; \
+	elif [ "$${CI:-}" = true ]; then echo "deb-test needs root" >&2; exit 1; \
+	else echo "deb-test skipped: it needs root (sudo make deb-test)"; fi
 
 unit: venv
 	$(BIN)/pytest -q tests/unit tests/qa
@@ -81,9 +84,59 @@ lint: venv
 bench: venv
 	$(PY) bench/run.py
 
+# Fuzz each atheris target for FUZZ_SECONDS (CPU time and crashes add up in .fuzz/results.jsonl;
+# crash inputs land in .fuzz/TARGET/artifacts/). `$(PY) fuzz/run.py --help` for one target.
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	nice -n 19 $(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+# Worst-case parse time and peak RSS of every hostile-input case, into docs/RELIABILITY.md.
+hostile-report: venv
+	$(PY) tests/hostile/report.py
+
 # Regenerate the traditional->simplified and ignorable-character tables from unicode-data.
 tables: venv
 	$(PY) -m menshen.text.generate_tables
 
 clean:
-	rm -rf .make run $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info milter/*.egg-info
+	rm -rf .make dist run $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info milter/*.egg-info
+
+# The Debian package (packaging/debian, dh-python on bookworm's own python3-* libraries):
+# built from a copy of the tree with packaging/debian as its debian/, then lintian (no
+# error, no unexplained warning) and systemd-analyze on the unit. dist/menshen_V_all.deb.
+DEB_APT_PACKAGES := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+                    dpkg-dev fakeroot lintian debootstrap systemd man-db
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' milter/menshen/__init__.py)
+DEB     := dist/menshen_$(VERSION)_all.deb
+DEB_DIR := .make/deb
+# Debian's own tools and /usr/bin/python3 only, whatever else is on PATH (a pyenv, a venv).
+DEB_ENV := env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$$HOME" LANG=C.UTF-8 \
+           $${DEB_BUILD_OPTIONS:+DEB_BUILD_OPTIONS="$$DEB_BUILD_OPTIONS"}
+
+.make/apt-deb: Makefile
+	@missing=$$(for p in $(DEB_APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p .make && touch $@
+
+deb: .make/apt-deb
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR) dist
+	tests/packaging/copy-source $(DEB_DIR)/menshen-$(VERSION)
+	tar -C $(DEB_DIR)/menshen-$(VERSION) -cf $(DEB_DIR)/source.tar .
+	cp -r packaging/debian $(DEB_DIR)/menshen-$(VERSION)/debian
+	cd $(DEB_DIR)/menshen-$(VERSION) && $(DEB_ENV) dpkg-buildpackage -us -uc -b
+	cp $(DEB_DIR)/menshen_$(VERSION)_all.deb $(DEB)
+	$(DEB_ENV) lintian --fail-on error,warning -I --pedantic --display-experimental --show-overrides $(DEB_DIR)/menshen_$(VERSION)_*.changes
+	$(DEB_ENV) systemd-analyze verify --man=no packaging/systemd/menshen.service 2>&1 | \
+	  { ! grep -v 'is not executable: No such file'; }
+	$(DEB_ENV) systemd-analyze security --offline=true packaging/systemd/menshen.service | grep 'Overall exposure'
+	@echo "built $(DEB)"
+
+# Install test in a clean Debian 12 chroot (root; cached in /var/cache/menshen-deb-test).
+deb-test: deb
+	$(SUDO) tests/packaging/deb-test.sh $(DEB) $(DEB_DIR)/source.tar
