@@ -77,8 +77,8 @@ unit: venv
 	$(BIN)/pytest -q tests/unit tests/qa
 
 lint: venv
-	$(BIN)/ruff check milter tests bench samples
-	$(BIN)/ruff format --check milter tests bench samples
+	$(BIN)/ruff check milter tests bench samples fuzz
+	$(BIN)/ruff format --check milter tests bench samples fuzz
 	$(BIN)/mypy
 
 bench: venv

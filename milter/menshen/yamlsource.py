@@ -3,8 +3,10 @@
 In:  YAML text and the name of the file it came from.
 Out: plain dicts and lists (subclasses `LocatedMap` / `LocatedList`) that also carry the
      1-based line of each key or item, so validation errors can say `file:line: key.path`.
-Fails: `YamlSyntaxError` with file:line for malformed YAML or a duplicated key. Only the
-       safe constructors are used (same tag set as `yaml.safe_load`): no Python objects.
+Fails: `YamlSyntaxError` with file:line for malformed YAML, a character YAML does not
+       allow, or a duplicated key, and for nesting too deep for PyYAML's recursive
+       composer (RecursionError). Only the safe constructors are used (same tag set as
+       `yaml.safe_load`): no Python objects.
 Thread safety: stateless; each call builds its own loader.
 """
 
@@ -82,7 +84,16 @@ _LocatingLoader.add_constructor(
 
 def load_located_yaml(text: str, source: str) -> Any:
     """Parse one YAML document; mappings become LocatedMap and sequences LocatedList."""
-    loader = _LocatingLoader(text)
+    try:
+        loader = _LocatingLoader(text)
+    except yaml.reader.ReaderError as exc:
+        # Raised before any parsing: a character YAML does not allow (a control, U+FFFE).
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise YamlSyntaxError(
+            f"{source}:{line}: character U+{exc.character:04X} is not allowed in YAML"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(f"{source}: {exc}") from None
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -92,5 +103,8 @@ def load_located_yaml(text: str, source: str) -> Any:
         raise YamlSyntaxError(f"{source}:{line}: {problem}") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"{source}: {exc}") from None
+    except RecursionError:
+        # PyYAML composes and constructs recursively: thousands of nested [ or { .
+        raise YamlSyntaxError(f"{source}: nesting too deep to be a configuration") from None
     finally:
         loader.dispose()

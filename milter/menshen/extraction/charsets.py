@@ -18,7 +18,9 @@ How labels are resolved (the order mail clients follow, cf. the WHATWG Encoding 
   as a second strict try because it has the euro sign (0xA3E1) that HKSCS lacks;
 - any other label is looked up in Python's codec registry after normalisation (case,
   quotes, spaces, an `x-` prefix); codecs that are not text encodings (base64, zlib, ...)
-  count as unknown;
+  and text codecs that are no mail charsets (punycode, whose decoder is quadratic: 1 MB
+  labelled punycode took minutes; idna, which refuses errors="replace"; undefined,
+  which always fails; the Python escape codecs) count as unknown;
 - unknown labels, or bytes that do not decode strictly: UTF-8 strict, then GB18030
   strict, then the declared charset (or UTF-8) with errors="replace".
 """
@@ -29,7 +31,7 @@ import binascii
 import codecs
 import re
 
-__all__ = ["decode_bytes", "decode_rfc2047", "resolve_charset"]
+__all__ = ["decode_bytes", "decode_replacing", "decode_rfc2047", "resolve_charset"]
 
 # Keys are labels with everything but [a-z0-9] removed, after an `x-` prefix is dropped.
 _GB_LABELS = frozenset(
@@ -78,6 +80,10 @@ _LABEL_JUNK = re.compile(r"[^a-z0-9]")
 _LABEL_CLEAN = re.compile(r"[\s\"']")
 
 _MAX_LABEL = 64  # a longer charset label is not a charset
+# Python text codecs that no mail client offers as a charset, by codecs.lookup() name.
+_NOT_CHARSETS = frozenset(
+    {"punycode", "idna", "undefined", "unicode-escape", "raw-unicode-escape", "unicode-internal"}
+)
 
 
 def _normalise_label(declared: str) -> tuple[str, str]:
@@ -107,7 +113,7 @@ def resolve_charset(declared: str | None) -> tuple[str, ...]:
         except (LookupError, ValueError, TypeError):
             continue
         # bytes-to-bytes codecs (base64, zlib, rot13, ...) are not charsets.
-        if not getattr(info, "_is_text_encoding", True):
+        if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
             return ()
         return (info.name,)
     return ()
@@ -116,7 +122,7 @@ def resolve_charset(declared: str | None) -> tuple[str, ...]:
 def _strict(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec, "strict")
-    except (UnicodeError, LookupError, ValueError, TypeError):
+    except Exception:  # codec-specific: UnicodeError, LookupError, ValueError, ...
         return None
 
 
@@ -140,11 +146,15 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, bool]:
         text = _strict(data, codec)
         if text is not None:
             return text, True
-    last = codecs_to_try[0] if codecs_to_try else "utf-8"
+    return decode_replacing(data, codecs_to_try[0] if codecs_to_try else "utf-8"), True
+
+
+def decode_replacing(data: bytes, codec: str) -> str:
+    """`data.decode(codec, "replace")`, or UTF-8 with replacement if that codec fails."""
     try:
-        return data.decode(last, "replace"), True
-    except (UnicodeError, LookupError, ValueError, TypeError):
-        return data.decode("utf-8", "replace"), True
+        return data.decode(codec, "replace")
+    except Exception:  # codec-specific: UnicodeError, LookupError, IndexError, ...
+        return data.decode("utf-8", "replace")
 
 
 # RFC 2047 encoded-word, leniently: any charset token (with optional *language), B or Q,

@@ -25,11 +25,17 @@ Out: a ParsedMessage with
      Part paths are IMAP-style: "" is the top-level header block, "1", "1.2", ... are body
      parts (1-based). An attached message (message/rfc822, or an .eml attachment) at path
      "2" has its headers at "2" and its body at "2.1" (or "2.1", "2.2", ... if multipart).
-Fails: never. The stdlib parser's exceptions (RecursionError included) become
-     LimitHit("parse"); the headers and the undecoded body are still returned as text.
+Fails: never. The stdlib parser's exceptions become LimitHit("parse"); the headers and
+     the undecoded body are still returned as text. A RecursionError (nesting the stdlib
+     parser cannot follow, near a thousand levels) is also LimitHit("depth"); the
+     message is then parsed again cut to half its length, repeatedly, until it parses,
+     so the parts before the deep nesting are decoded and scanned, and the whole
+     undecoded body is scanned as text as well.
 Bounds: input is cut at max_message_bytes before parsing; the part tree is walked with an
      explicit stack (no recursion), limited in depth and part count; decoded bytes and text
-     characters are budgeted; the clock is checked between parts and inside HTML rendering.
+     characters are budgeted (bytes decompressed from Office documents count as decoded
+     bytes); the clock is checked between parts, inside HTML rendering and between the
+     members of an Office document.
      The stdlib parse itself cannot be interrupted; its cost is bounded by the input cap.
 Thread safety: an Extractor holds only immutable configuration; `extract` keeps its state
      in a per-call object, so one Extractor may serve all milter threads.
@@ -49,12 +55,13 @@ from email.utils import getaddresses
 
 from menshen.extraction.charsets import (
     decode_bytes,
+    decode_replacing,
     decode_rfc2047,
     lenient_b64decode,
     resolve_charset,
 )
 from menshen.extraction.html_text import html_to_text
-from menshen.extraction.office import is_zip, office_text
+from menshen.extraction.office import is_zip, read_office
 from menshen.model import (
     Attachment,
     ExtractionLimits,
@@ -104,6 +111,8 @@ _MAX_DEFECTS = 64
 # headers are matched as raw decoded text instead of being parsed.
 _MAX_ADDRESS_HEADER = 16 * 1024
 _MAX_DETAIL = 120
+# Halvings of a message the stdlib parser cannot nest through (50 MB down to 12 KB).
+_MAX_PARSE_RETRIES = 12
 
 
 class _RawHeaders(Compat32):
@@ -147,14 +156,16 @@ def _parse_single_part(data: bytes) -> Message | None:
     head = data[: end.end()]
     try:
         message = BytesParser(policy=_POLICY).parsebytes(head, headersonly=True)
+        # Lines the parser did not take as headers became body: that needs the full
+        # parser. The stored payload is read directly: get_payload() decodes 8-bit text
+        # with the declared charset and raises when that label itself has 8-bit bytes.
+        if getattr(message, "_payload", None) or message.defects:
+            return None
+        if message.get_content_maintype() in ("multipart", "message"):
+            return None
+        if len(message.get_all("content-type", ())) > 1:
+            return None
     except Exception:
-        return None
-    # Lines the parser did not take as headers became body: that needs the full parser.
-    if message.get_payload() or message.defects:
-        return None
-    if message.get_content_maintype() in ("multipart", "message"):
-        return None
-    if len(message.get_all("content-type", ())) > 1:
         return None
     message.set_payload(data[end.end() :].decode("ascii", "surrogateescape"))
     return message
@@ -198,6 +209,12 @@ def _uudecode(data: bytes) -> bytes:
             except (binascii.Error, ValueError):
                 continue
     return b"".join(out)
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _header_str(value: object) -> str:
@@ -244,12 +261,17 @@ class _Run:
         self.text_left = limits.max_text_chars
         self.decoded_left = limits.max_decoded_bytes
         self.parts = 0
+        # Raw text of messages the parser could not structure, scanned after the walk so
+        # that it does not take the text budget from the decoded parts.
+        self.deferred: list[tuple[Where, str, str]] = []
 
     # -- bookkeeping -------------------------------------------------------------------
 
     def hit(self, limit: str, detail: str) -> None:
         if limit not in self.hits:
-            self.hits[limit] = LimitHit(limit, detail[:_MAX_DETAIL])
+            # Details may quote the message (zip member names, parser messages): escape
+            # what a terminal or a log line would interpret.
+            self.hits[limit] = LimitHit(limit, _printable(detail)[:_MAX_DETAIL])
 
     def defect(self, name: str) -> None:
         if len(self.defects) < _MAX_DEFECTS:
@@ -278,7 +300,7 @@ class _Run:
             # the whole body valid GB18030 (mojibake), while the reader's client shows the
             # declared reading with a few U+FFFD; scan both so neither reading hides text.
             codecs_tried = resolve_charset(charset) or ("utf-8",)
-            literal = data.decode(codecs_tried[0], "replace")
+            literal = decode_replacing(data, codecs_tried[0])
             # Mostly U+FFFD means the label was simply wrong; that reading shows nothing.
             if literal != text and literal.count("\ufffd") * 4 <= len(literal):
                 text = f"{text}\n{literal}"
@@ -301,23 +323,58 @@ class _Run:
         single = _parse_single_part(data)
         if single is not None:
             return single
+        where = f"part {path}: " if path else ""
         try:
             return BytesParser(policy=_POLICY).parsebytes(data)
+        except RecursionError:
+            self.hit("depth", f"{where}nesting too deep for the MIME parser")
+            self.hit("parse", f"{where}RecursionError: parsed a shorter prefix")
+            prefix = self.parse_prefix(data)
+            if prefix is not None:
+                # The parts before the deep nesting are walked as usual; whatever the
+                # structure hid, the undecoded body is scanned too, after the walk.
+                self.raw_body(data, path, headers=False)
+                return prefix
         except Exception as exc:
-            where = f"part {path}: " if path else ""
-            if isinstance(exc, RecursionError):
-                self.hit("depth", f"{where}nesting too deep for the MIME parser")
             self.hit("parse", f"{where}{type(exc).__name__}: {str(exc)[:60]}")
         # Fall back to the header block and the raw body, so the subject, the names and
         # any plain text in the body are still scanned.
-        try:
-            headers = BytesParser(policy=_POLICY).parsebytes(data, headersonly=True)
-        except Exception:
-            self.add(Where.BODY, _join(path, 1), decode_bytes(data, None)[0])
-            return None
-        self.headers(headers, path, message=True)
-        self.add(Where.BODY, _join(path, 1), self.decode_text(_payload_bytes(headers), None))
+        self.raw_body(data, path, headers=True)
         return None
+
+    @staticmethod
+    def parse_prefix(data: bytes) -> Message | None:
+        """Parse ever shorter halves of a message the stdlib parser cannot nest through.
+
+        The parser recurses once per nesting level and gives up near a thousand levels,
+        far beyond our depth cap, so a shorter prefix keeps every part the walk would
+        reach anyway.
+        """
+        prefix = data
+        for _ in range(_MAX_PARSE_RETRIES):
+            cut = prefix.rfind(b"\n", 0, len(prefix) // 2)
+            if cut <= 0:
+                return None
+            prefix = prefix[: cut + 1]
+            try:
+                return BytesParser(policy=_POLICY).parsebytes(prefix)
+            except RecursionError:
+                continue
+            except Exception:
+                return None
+        return None
+
+    def raw_body(self, data: bytes, path: str, *, headers: bool) -> None:
+        """The undecoded body as text (and the header block's text when `headers`)."""
+        try:
+            head = BytesParser(policy=_POLICY).parsebytes(data, headersonly=True)
+        except Exception:
+            self.deferred.append((Where.BODY, _join(path, 1), decode_bytes(data, None)[0]))
+            return
+        if headers:
+            self.headers(head, path, message=True)
+        text = self.decode_text(_payload_bytes(head), None)
+        self.deferred.append((Where.BODY, _join(path, 1), text))
 
     def extract(self, raw: bytes) -> None:
         data = bytes(raw)
@@ -329,6 +386,8 @@ class _Run:
         message = self.parse(data, "")
         if message is not None:
             self.walk(message, "", 0)
+        for where, path, text in self.deferred:
+            self.add(where, path, text)
 
     def cap_delimiters(self, data: bytes) -> bytes:
         """Cut the input before the stdlib builds a Message object for every tiny part.
@@ -537,14 +596,29 @@ class _Run:
         self.add(where, path, hidden)
 
     def office(self, data: bytes, filename: str, path: str) -> None:
-        text, problems = office_text(data, filename, self.limits)
-        for problem in problems:
+        # Decompressed bytes count against the message's decoded-bytes budget and the
+        # text against its text budget, so a document of many bomb members stops there.
+        result = read_office(
+            data,
+            filename,
+            self.limits,
+            byte_budget=self.decoded_left,
+            char_budget=self.text_left,
+            should_stop=self.out_of_time,
+        )
+        self.decoded_left -= result.bytes_read
+        for problem in result.problems:
             if problem.startswith("encrypted"):
                 self.defect("EncryptedOfficeDocument")
             elif problem.startswith("member too large"):
                 self.hit("decoded_bytes", f"part {path}: {problem}")
+            elif problem.startswith("over budget"):
+                limit = "text_chars" if problem.endswith("of text") else "decoded_bytes"
+                self.hit(limit, f"part {path}: {problem}")
+            elif problem.startswith("deadline"):
+                self.hit("time", f"deadline of {self.limits.deadline_seconds}s passed in {path}")
             elif problem.startswith("too many members"):
                 self.hit("parts", f"part {path}: {problem}")
             elif problem.startswith(("corrupt", "not a zip")):
                 self.defect("CorruptOfficeDocument")
-        self.add(Where.ATTACHMENT_TEXT, path, text)
+        self.add(Where.ATTACHMENT_TEXT, path, result.text)

@@ -149,6 +149,9 @@ _TABLE_STR = {
     for cp, to in _TABLE.items()
 }
 _MAX_REPLACED = 16
+_MAKES_ASTRAL = frozenset(
+    ch for ch, to in _TABLE_STR.items() if any(ord(image) > 0xFFFF for image in to)
+)
 _ASCII_TABLE = {cp: to for cp, to in _TABLE.items() if cp < 0x80}
 _ASCII_TABLE.update({ord(ch): " " for ch in "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"})
 _SPACES = re.compile("  +")
@@ -185,19 +188,24 @@ def _nfkc(text: str) -> str:
     return _BETWEEN_IDEOGRAPHS.sub(_nfkc_piece, text)
 
 
-def _fold(text: str, astral: bool) -> str:
-    """Step 3: ``text.translate(_TABLE)``, done the cheapest way for this text."""
+def _fold(text: str, astral: bool) -> tuple[str, bool]:
+    """Step 3: ``text.translate(_TABLE)``, done the cheapest way for this text.
+
+    Also says whether the result has astral characters: some traditional characters of
+    the BMP have an astral simplified form (勣 -> U+2A7DD).
+    """
     found = _NEEDS_TABLE_BMP.findall(text)
     if astral:
         found += [ch for ch in _ANY_ASTRAL.findall(text) if ord(ch) in _TABLE]
     if not found:
-        return text
+        return text, astral
     distinct = set(found)
+    astral = astral or not _MAKES_ASTRAL.isdisjoint(distinct)
     if len(distinct) > _MAX_REPLACED:
-        return text.translate(_TABLE)
+        return text.translate(_TABLE), astral
     for ch in distinct:
         text = text.replace(ch, _TABLE_STR[ch])
-    return text
+    return text, astral
 
 
 def _collapse_spaces(text: str) -> str:
@@ -214,16 +222,22 @@ def _ascii_pass(text: str) -> str:
     return _collapse_spaces(text.lower().translate(_ASCII_TABLE))
 
 
+def _has_astral(text: str) -> bool:
+    # Astral characters are the ones UTF-16 encodes in four bytes (lone surrogates in two).
+    return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
+
+
 def _one_pass(text: str) -> str:
     if text.isascii():
         return _ascii_pass(text)
-    # Astral characters are the ones UTF-16 encodes in four bytes (lone surrogates in two).
-    astral = len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
+    astral = _has_astral(text)
     if not unicodedata.is_normalized("NFKC", text):
         text = _nfkc(text)
+        # A few compatibility ideographs of the BMP decompose to astral ones (U+FA6C).
+        astral = astral or _has_astral(text)
     # str.replace, not the table: these two are in nearly every Chinese text, and keeping
     # them out of the table lets most text skip str.translate altogether.
-    text = _fold(text.casefold().replace("。", ".").replace("、", ","), astral)
+    text, astral = _fold(text.casefold().replace("。", ".").replace("、", ","), astral)
     if (_ANY_MARK if astral else _ANY_MARK_BMP).search(text) is not None:
         text = _MARKS_AFTER_LATIN.sub("", text)
     if astral:
