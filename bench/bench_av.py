@@ -6,10 +6,10 @@ In:  `run(quick=False)`; standalone: `python bench/bench_av.py [--quick]` (as ro
      EICAR is assembled at run time by tests/support/clamd_samples.py). Two private Postfix
      instances run side by side on loopback (tests/rig/postfix_rig.py), both relaying to an
      smtp-sink that counts:
-       A "menshen": smtpd_milters = `menshen serve` on a unix socket, configured with
-         `mode: enforce`, `antivirus: {enabled: true, clamd: [unix:<clamd socket>]}` and
-         three sending quotas on the embedded store, so keyword checks, attachment rules,
-         quotas and the clamd scan all run, with workers on every core;
+       A "menshen": smtpd_milters = `menshen serve` on a unix socket, configured with only
+         `mode: enforce` and `antivirus: {enabled: true, clamd: [unix:<clamd socket>]}`, so
+         keyword checks, attachment rules and the clamd scan all run with their defaults,
+         with workers on every core;
        B "clamav_milter": smtpd_milters = Debian's clamav-milter on a unix socket, against
          the same clamd (OnClean Accept, OnInfected Reject, OnFail Defer).
      Every message carries an attachment of unique random bytes, because clamd caches clean
@@ -77,7 +77,7 @@ from postfix_rig import (  # noqa: E402
     wait_until,
 )
 
-from bench_e2e import Milter, postfix_cpu, quota_config  # noqa: E402
+from bench_e2e import Milter, postfix_cpu  # noqa: E402
 from corpus import cjk_heavy_text  # noqa: E402
 
 SESSIONS = 20
@@ -192,11 +192,10 @@ def checked_bodies(config: Path, workdir: Path) -> list[str]:
 
 
 def menshen_milter(workdir: Path, socket: Path, clamd: ClamdServer) -> Milter:
-    """`menshen serve` with the antivirus and quotas on, every other key at its default."""
+    """`menshen serve` with the antivirus on, every other key at its shipped default."""
     milter = Milter(workdir, socket)
     milter.config.write_text(
         f"mode: enforce\nantivirus:\n  enabled: true\n  clamd:\n    - {clamd.address}\n"
-        + quota_config(workdir)
     )
     return milter
 
