@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(ROOT / "tests" / "rig"))
 
 from milter_client import (  # noqa: E402
     POSTFIX_ACTIONS,
@@ -77,6 +78,7 @@ from milter_client import (  # noqa: E402
     VERSION,
     split_message,
 )
+from postfix_rig import child_pids  # noqa: E402
 
 from corpus import generate_corpus  # noqa: E402
 
@@ -270,16 +272,7 @@ class Daemon:
         return True
 
     def pids(self) -> list[int]:
-        found = [self.process.pid]
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == self.process.pid:
-                    found.append(int(entry.name))
-        return found
+        return [self.process.pid, *child_pids(self.process.pid)]
 
     def cpu_seconds(self) -> float:
         ticks = 0

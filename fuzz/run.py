@@ -48,6 +48,7 @@ DICTIONARY = {
 
 def child(target: str, options: list[str]) -> None:
     """One libFuzzer process for `target`; never returns (libFuzzer exits)."""
+    _background()
     try:
         import atheris  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: PLC0415
     except ImportError:
@@ -86,6 +87,7 @@ def run_target(target: str, seconds: int, work: Path) -> dict[str, object]:
             stdout=output,
             stderr=subprocess.STDOUT,
             check=False,
+            start_new_session=True,  # its own autogroup, which _background() lowers
         ).returncode
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
@@ -160,8 +162,9 @@ def _background() -> None:
     """Yield the CPU to everything else, for real.
 
     With the kernel's autogroup scheduling (Debian's default), `nice` only orders processes
-    within one session: a niced fuzzer in its own session still takes a whole core from the
-    tests and benchmarks beside it. Niceness of the autogroup is what counts across them.
+    within one session, and sessions share the CPU equally: a niced fuzzer still takes a
+    whole core from the tests and benchmarks in other sessions. So each libFuzzer process
+    runs in a session of its own (start_new_session) and lowers that session's autogroup.
     """
     with contextlib.suppress(OSError):
         Path("/proc/self/autogroup").write_text("19\n")
@@ -184,7 +187,6 @@ def main(argv: list[str]) -> int:
         if args.record:
             record(args.record, table)
         return 0
-    _background()
     unknown = set(args.targets) - set(TARGET_NAMES)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")

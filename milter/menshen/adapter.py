@@ -265,15 +265,7 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             return self._reply(*REPLY_INTERNAL, action=Milter.TEMPFAIL)
         self._end_headers()  # a message without a body still ends its headers
         raw = self._spool.read()
-        envelope = Envelope(
-            client_ip=self._client_ip,
-            client_name=self._client_name,
-            helo=self._helo,
-            sender=self._sender,
-            recipients=tuple(self._recipients),
-            auth_user=self._auth_user,
-            queue_id=self._queue_id,
-        )
+        envelope = self._envelope(tuple(self._recipients))
         verdict = self._engine.evaluate(envelope, raw, heartbeat=self._heartbeat)
         self._log_verdict(envelope, verdict, self._spool.size)
         if self._observe is not None:
@@ -282,6 +274,17 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             except Exception:
                 self._log.exception("%s: cannot record the verdict", self._qid())
         return self._carry_out(verdict)
+
+    def _envelope(self, recipients: tuple[str, ...]) -> Envelope:
+        return Envelope(
+            client_ip=self._client_ip,
+            client_name=self._client_name,
+            helo=self._helo,
+            sender=self._sender,
+            recipients=recipients,
+            auth_user=self._auth_user,
+            queue_id=self._queue_id,
+        )
 
     def _heartbeat(self) -> None:
         """Tell Postfix we are alive, at most once a second.
@@ -380,15 +383,7 @@ class QuotaCheckingMilter(GuardMilter):
         self._queue_id = self._macro("i") or self._queue_id
         engine = self._engine
         try:
-            envelope = Envelope(
-                client_ip=self._client_ip,
-                client_name=self._client_name,
-                helo=self._helo,
-                sender=self._sender,
-                recipients=(*self._recipients, recipient),
-                auth_user=self._auth_user,
-                queue_id=self._queue_id,
-            )
+            envelope = self._envelope((*self._recipients, recipient))
             verdict = engine.quota_precheck(envelope) if engine is not None else None
         except Exception:
             # End of message decides instead, with the quota checked once more.

@@ -1,4 +1,5 @@
-"""`menshen serve`: the daemon's composition root.
+"""`menshen serve` in one process: the daemon's composition root (menshen.supervisor runs
+it, or forks workers that run it).
 
 In:  a config file (or the built-in default), an optional socket and pid-file override.
 Out: a milter listening on the configured socket until SIGTERM, SIGINT or SIGHUP (all three
@@ -208,19 +209,6 @@ def block_signals() -> None:
     Python thread started earlier would make SIGTERM kill the process outright.
     """
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS_TAKEN)
-
-
-def serve(options: ServeOptions) -> int:
-    """One process that opens the socket and serves it (milter.workers: 1)."""
-    block_signals()
-    logger = make_logger()
-    try:
-        config = load_config(options.config_file)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            logger.error("%s", problem)
-        return 2
-    return serve_process(options, config, logger, worker=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from milter_client import Code, MilterClient
+from procfs import child_pids, effective_uid
 
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN = (ROOT / "samples" / "clean-chinese-business.eml").read_bytes()
@@ -39,26 +40,6 @@ def debian_python() -> str:
     if found.returncode != 0:
         pytest.fail(f"{DEBIAN_PYTHON} lacks Debian's packages (make deps): {found.stderr}")
     return DEBIAN_PYTHON
-
-
-def processes_under(parent: int) -> set[int]:
-    found = {parent}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                found.add(int(entry.name))
-    return found
-
-
-def effective_uid(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[2])
-    raise AssertionError(f"no Uid line for pid {pid}")
 
 
 class Started:
@@ -134,7 +115,7 @@ def test_started_as_root_it_serves_as_its_user(start: object, workers: int) -> N
     )
     daemon.wait_for("running as user nobody")
     daemon.wait_for("listening on")
-    pids = processes_under(daemon.process.pid)
+    pids = {daemon.process.pid, *child_pids(daemon.process.pid)}
     assert len(pids) == (1 if workers == 1 else 1 + workers), pids
     assert {effective_uid(pid) for pid in pids} == {nobody}
     assert daemon.socket.stat().st_uid == 0  # made while root, then handed to Postfix's group

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from milter_client import Code, MilterResult
+from procfs import child_pids, cpu_ticks
 
 from menshen.metrics import parse_exposition
 
@@ -38,24 +39,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def children(parent: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                found.add(int(entry.name))
-    return found
-
-
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def wait_for(predicate: object, timeout: float = 15.0) -> None:
@@ -111,7 +94,7 @@ def workers(start_daemon: StartDaemon, port: int, tmp_path: Path) -> Daemon:
 
 
 def test_two_workers_both_serve_the_one_socket(workers: Daemon, port: int) -> None:
-    pids = children(workers.pid)
+    pids = set(child_pids(workers.pid))
     assert len(pids) == 2, pids
     before = {pid: cpu_ticks(pid) for pid in pids}
     results = burst(workers, 200)
@@ -123,10 +106,10 @@ def test_two_workers_both_serve_the_one_socket(workers: Daemon, port: int) -> No
 
 def test_a_killed_worker_is_replaced_and_its_counts_stay(workers: Daemon, port: int) -> None:
     burst(workers, 20)
-    victim = min(children(workers.pid))
+    victim = min(child_pids(workers.pid))
     os.kill(victim, signal.SIGKILL)
     workers.wait_for_log(rf"worker \d \(pid {victim}\) was killed by SIGKILL")
-    wait_for(lambda: len(children(workers.pid) - {victim}) == 2)
+    wait_for(lambda: len(set(child_pids(workers.pid)) - {victim}) == 2)
     results = burst(workers, 40)
     assert {r.action for r in results} == {Code.ACCEPT}
     assert messages(scrape(port), "accept") == 60  # the dead worker's 20 included
@@ -160,7 +143,7 @@ def test_a_broken_reload_reaches_no_worker(workers: Daemon, tmp_path: Path, port
 
 
 def test_sigterm_during_a_burst_answers_every_message(workers: Daemon) -> None:
-    pids = children(workers.pid)
+    pids = set(child_pids(workers.pid))
     with ThreadPoolExecutor(max_workers=16) as pool:
         running = [pool.submit(send, workers, CLEAN, i) for i in range(48)]
         running[0].result()  # the burst is under way
@@ -179,7 +162,7 @@ def test_sigterm_during_a_burst_answers_every_message(workers: Daemon) -> None:
 
 
 def test_workers_leave_when_their_parent_is_killed(workers: Daemon) -> None:
-    pids = children(workers.pid)
+    pids = set(child_pids(workers.pid))
     workers.signal(signal.SIGKILL)
     workers.wait()
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids))

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from postfix_rig import PostfixRig  # tests/rig, put on sys.path by conftest.py
+from postfix_rig import PostfixRig, child_pids  # tests/rig, put on sys.path by conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
@@ -34,19 +34,6 @@ QUEUED = re.compile(r"queued as ([0-9A-Za-z]+)")
 TEST_ID = re.compile(rb"^X-Test-Id: (fault-\d+)", re.M)
 
 Daemons = Callable[..., Any]
-
-
-def children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                found.append(int(entry.name))
-    return found
 
 
 class Burst:
@@ -130,7 +117,7 @@ def test_twenty_sigkills_under_load_lose_nothing(
         for number in range(kills_wanted):
             burst.wait_for_replies((number + 1) * step, timeout=60)
             daemon = current[0]
-            workers = children(daemon.pid)
+            workers = child_pids(daemon.pid)
             if number % 4 == 3 and workers:
                 os.kill(workers[0], signal.SIGKILL)  # the parent replaces it
                 kills["worker"] += 1
