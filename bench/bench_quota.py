@@ -8,7 +8,10 @@ In:  `run(quick=False)`; standalone: `python bench/bench_quota.py [--quick]`. Th
      redis-server, started on a free loopback port for the run.
 Out: a JSON-able dict: CPU ms per message of `Engine.evaluate` for "none", "memory",
      "sqlite" and "redis" (process CPU time, so the Redis server's own CPU is not in it),
-     the share each store adds to the no-quota figure, and the Redis commands per message
+     the share each store adds to the no-quota figure, the quota stage's time against the
+     rest of the same evaluations, summed over all messages (the goal's figure:
+     a difference of two whole runs drowns a 3 % cost in the machine's noise), and the
+     Redis commands per message
      (from INFO commandstats), which must be one script call.
      Figures are medians over interleaved repetitions.
 Fails: raises when redis-server cannot be started.
@@ -123,7 +126,13 @@ def _engine(base: Config, kind: str, directory: Path, redis_url: str) -> Engine:
     return assemble(settings, limiter=quota_limiter(quotas)).engine
 
 
-def _cpu_ms_per_message(engine: Engine, corpus: list[bytes], offset: int) -> float:
+def _cpu_ms_per_message(
+    engine: Engine,
+    corpus: list[bytes],
+    offset: int,
+    shares: list[tuple[float, float]] | None = None,
+) -> float:
+    """CPU ms per message; `shares` gets each message's (quota stage, rest of the evaluation)."""
     started = time.process_time()
     for index, raw in enumerate(corpus):
         envelope = Envelope(
@@ -131,7 +140,9 @@ def _cpu_ms_per_message(engine: Engine, corpus: list[bytes], offset: int) -> flo
             sender=f"user{offset + index}@example.com",
             recipients=("a@example.net", "b@example.net"),
         )
-        engine.evaluate(envelope, raw)
+        timings = dict(engine.evaluate(envelope, raw).timings)
+        if shares is not None and "quota" in timings:
+            shares.append((timings["quota"], timings["total"] - timings["quota"]))
     return (time.process_time() - started) * 1000 / len(corpus)
 
 
@@ -148,11 +159,14 @@ def run(quick: bool = False) -> dict[str, Any]:
             for engine in engines.values():  # warm caches, tables and connections
                 _cpu_ms_per_message(engine, corpus[:10], 10**6)
             samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+            stage: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
             calls_before = redis.script_calls()
             for repetition in range(repetitions):
                 for kind in kinds:  # interleaved, so drift hits every variant alike
                     offset = repetition * len(corpus) * 10
-                    samples[kind].append(_cpu_ms_per_message(engines[kind], corpus, offset))
+                    samples[kind].append(
+                        _cpu_ms_per_message(engines[kind], corpus, offset, stage[kind])
+                    )
             script_calls = redis.script_calls() - calls_before
         finally:
             redis.stop()
@@ -165,6 +179,13 @@ def run(quick: bool = False) -> dict[str, Any]:
         "cpu_ms_per_msg": {kind: round(value, 4) for kind, value in medians.items()},
         "added_share": {
             kind: round((medians[kind] - none) / none, 4) for kind in kinds if kind != "none"
+        },
+        # The quota stage's own time against the rest of the same evaluations, summed over
+        # every message: the cost itself, free of the drift between two whole runs.
+        "stage_share": {
+            kind: round(sum(q for q, _ in stage[kind]) / sum(r for _, r in stage[kind]), 4)
+            for kind in kinds
+            if kind != "none"
         },
         "redis_script_calls_per_msg": round(script_calls / (repetitions * len(corpus)), 3),
     }
