@@ -115,7 +115,7 @@ def test_keyword_sample_is_rejected_and_not_delivered(
     assert f"{REJECT_TEXT} {category}" in text
     assert postfix.delivered() == []
     assert postfix.queue() == []
-    assert "milter-reject: END-OF-MESSAGE" in postfix.log_text()
+    postfix.wait_for_log("milter-reject: END-OF-MESSAGE")
 
 
 def test_quarantine_category_goes_to_hold_queue(
@@ -129,7 +129,7 @@ def test_quarantine_category_goes_to_hold_queue(
     held = postfix.hold_queue()
     assert [m["queue_id"] for m in held] == [queue_id.group(1)], context(postfix, daemon)
     assert postfix.delivered() == []
-    assert "milter triggers HOLD action" in postfix.log_text()
+    postfix.wait_for_log("milter triggers HOLD action")
 
 
 def test_daemon_stopped_means_tempfail(postfix: PostfixRig, menshen_daemon: Daemons) -> None:

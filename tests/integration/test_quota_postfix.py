@@ -95,7 +95,7 @@ def test_fourth_message_of_a_sender_is_refused_at_rcpt_and_counted_by_the_cli(
     assert code == 451, f"{code} {text}\n{context(postfix, daemon)}"
     assert text.startswith("4.7.1 "), text
     assert "Sending quota exceeded" in text, text
-    assert "milter-reject: RCPT from" in postfix.log_text(), context(postfix, daemon)
+    postfix.wait_for_log("milter-reject: RCPT from")
 
     code, text = postfix.send(message(OTHER, 1), sender=OTHER, rcpts=RCPTS)
     assert code == 250, f"{code} {text}\n{context(postfix, daemon)}"

@@ -646,6 +646,16 @@ class PostfixRig:
         """The messages in the hold queue (quarantined by a milter)."""
         return [m for m in self.queue() if m["queue_name"] == "hold"]
 
+    def wait_for_log(self, needle: str, timeout: float = 10.0) -> None:
+        """Wait until Postfix's log holds `needle`: postlogd writes a moment after smtpd
+        has answered the client, so a reply in hand does not mean its line is logged."""
+        wait_until(
+            lambda: True if needle in self.log_text() else None,
+            timeout,
+            f"{needle!r} in Postfix's log",
+            self._diagnostics,
+        )
+
     def log_text(self) -> str:
         """Postfix's log so far."""
         try:
