@@ -5,7 +5,7 @@ In:  `run(quick=False)`; standalone: `python bench/bench_quota.py [--quick]`. Th
      per month, sender per minute counting recipients, client address per hour), limits
      high enough never to refuse. Each message has its own sender, so every admission
      writes new counters, as a mail stream with many senders does. Redis is Debian's
-     redis-server, started on a free loopback port for the run.
+     redis-server, started on a free loopback port by the tests' rig (tests/support).
 Out: a JSON-able dict: CPU ms per message of `Engine.evaluate` for "none", "memory",
      "sqlite" and "redis" (process CPU time, so the Redis server's own CPU is not in it),
      the share each store adds to the no-quota figure, the quota stage's time against the
@@ -21,10 +21,7 @@ Thread safety: single-threaded.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+
+import redis
+from redis_rig import RedisServer
 
 from corpus import generate_corpus
 from menshen.composition import assemble, quota_limiter
@@ -51,64 +52,14 @@ quotas:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class _Redis:
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.port = _free_port()
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not self._ping():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)  # polling a socket for readiness, not waiting blindly
-
-    def _ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def script_calls(self) -> int:
-        import redis  # noqa: PLC0415 - only this benchmark needs the client
-
-        stats = redis.Redis(port=self.port).info("commandstats")
-        return sum(
-            int(value["calls"])
-            for name, value in stats.items()
-            if name in ("cmdstat_evalsha", "cmdstat_eval")
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+def _script_calls(server: RedisServer) -> int:
+    """EVALSHA and EVAL calls the server has answered (INFO commandstats)."""
+    stats = redis.Redis(port=server.port).info("commandstats")
+    return sum(
+        int(value["calls"])
+        for name, value in stats.items()
+        if name in ("cmdstat_evalsha", "cmdstat_eval")
+    )
 
 
 def _engine(base: Config, kind: str, directory: Path, redis_url: str) -> Engine:
@@ -153,23 +104,24 @@ def run(quick: bool = False) -> dict[str, Any]:
     kinds = ("none", "memory", "sqlite", "redis")
     with tempfile.TemporaryDirectory(prefix="menshen-bench-quota-") as tmp:
         directory = Path(tmp)
-        redis = _Redis(directory)
+        server = RedisServer(directory / "redis")
+        server.start()
         try:
-            engines = {kind: _engine(base, kind, directory, redis.url) for kind in kinds}
+            engines = {kind: _engine(base, kind, directory, server.url) for kind in kinds}
             for engine in engines.values():  # warm caches, tables and connections
                 _cpu_ms_per_message(engine, corpus[:10], 10**6)
             samples: dict[str, list[float]] = {kind: [] for kind in kinds}
             stage: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
-            calls_before = redis.script_calls()
+            calls_before = _script_calls(server)
             for repetition in range(repetitions):
                 for kind in kinds:  # interleaved, so drift hits every variant alike
                     offset = repetition * len(corpus) * 10
                     samples[kind].append(
                         _cpu_ms_per_message(engines[kind], corpus, offset, stage[kind])
                     )
-            script_calls = redis.script_calls() - calls_before
+            script_calls = _script_calls(server) - calls_before
         finally:
-            redis.stop()
+            server.stop()
     medians = {kind: statistics.median(values) for kind, values in samples.items()}
     none = medians["none"]
     return {

@@ -20,7 +20,6 @@ import grp
 import os
 import re
 import signal
-import socket
 import stat
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from milter_client import (
     MilterResult,
     split_message,
 )
+from net import free_port
 
 from menshen.adapter import GuardMilter
 
@@ -81,12 +81,6 @@ def copy_wordlists(target: Path, extra: dict[str, str] | None = None) -> Path:
     for name, text in (extra or {}).items():
         (target / name).write_text(text, encoding="utf-8")
     return target
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 _queue_ids = iter(range(0x10000, 0x20000))

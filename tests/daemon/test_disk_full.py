@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from ci import unavailable
 from milter_client import Code
 
 if TYPE_CHECKING:  # conftest modules are not importable at run time
@@ -26,7 +27,7 @@ CLEAN = (ROOT / "samples" / "clean-chinese-business.eml").read_bytes()
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        unavailable("mounting a tmpfs needs root")
     mount_point = tmp_path / "spool"
     mount_point.mkdir()
     subprocess.run(

@@ -9,11 +9,11 @@ Elsewhere: the socket's mode and group (test_daemon.py), the user the daemon bec
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from milter_client import Code
+from net import free_port
 
 from menshen.config import load_config
 
@@ -23,12 +23,6 @@ if TYPE_CHECKING:  # conftest modules are not importable at run time
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN = (ROOT / "samples" / "clean-chinese-business.eml").read_bytes()
 SECRET = "Sup3rSecretRedisPassw0rd"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def listening_addresses(port: int) -> set[str]:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ci import unavailable
 from milter_client import Code, MilterClient
 from procfs import child_pids, effective_uid
 
@@ -28,7 +29,11 @@ CLEAN = (ROOT / "samples" / "clean-chinese-business.eml").read_bytes()
 DEBIAN_PYTHON = "/usr/bin/python3"
 DEBIAN_MODULES = "import milter, Milter, ahocorasick, yaml, prometheus_client"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+
+@pytest.fixture(autouse=True)
+def _root() -> None:
+    if os.geteuid() != 0:
+        unavailable("dropping privileges needs a root start")
 
 
 @pytest.fixture(scope="module")

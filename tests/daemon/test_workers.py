@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from milter_client import Code, MilterResult
+from net import free_port
 from procfs import child_pids, cpu_ticks
 
 from menshen.metrics import parse_exposition
@@ -33,12 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CLEAN = (ROOT / "samples" / "clean-chinese-business.eml").read_bytes()
 KEYWORD = (ROOT / "samples" / "kw-body-big5.eml").read_bytes()
 NEW_TERM = "特别渠道返点"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(predicate: object, timeout: float = 15.0) -> None:

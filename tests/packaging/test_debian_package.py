@@ -7,7 +7,6 @@ and `make deb-test` installs it in a clean Debian 12 chroot.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ci import unavailable
 
 import menshen
 from menshen.config import load_config
@@ -34,9 +34,7 @@ def tool(name: str) -> str:
         (p for p in (f"/usr/bin/{name}", f"/bin/{name}") if Path(p).exists()), None
     )
     if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed")
-        pytest.skip(f"{name} is not installed")
+        unavailable(f"{name} is not installed")
     return found
 
 

@@ -27,7 +27,8 @@ import subprocess
 import time
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
+from net import LOOPBACK, free_port
+
 BIN_DIRS = ("/usr/bin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/local/sbin")
 READY_SECONDS = 20.0  # an empty server answers in milliseconds; this is the failure bound
 STOP_SECONDS = 10.0
@@ -51,13 +52,6 @@ def find_redis_server() -> str:
         "redis-server not found on PATH or in /usr/bin: install Debian's redis-server "
         "(`make deps`); these tests need a real Redis and are never skipped"
     )
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def redis_answers_pong(port: int, host: str = LOOPBACK) -> bool:

@@ -7,7 +7,6 @@ except under CI=true, where a missing promtool is a failure.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ci import unavailable
 from prometheus_client import CollectorRegistry
 
 from menshen.metrics import Metrics, metric_names
@@ -30,10 +30,7 @@ METRIC = re.compile(r"\b(menshen_[a-z0-9_]+|[a-z_]+:menshen_[a-z0-9_]+:[a-z0-9_]
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        message = "promtool not found: install Debian's 'prometheus' package (make deps)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("promtool not found: install Debian's 'prometheus' package (make deps)")
     return found
 
 
