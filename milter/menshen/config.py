@@ -1113,7 +1113,9 @@ class _Reader:
             store=store,
         )
 
-    def fraction(self, mapping: LocatedMap, key: str, path: str, default: float | None) -> Any:
+    def fraction(
+        self, mapping: LocatedMap, key: str, path: str, default: float | None
+    ) -> float | None:
         def convert(raw: Any) -> float | None:
             if raw is None:
                 return None

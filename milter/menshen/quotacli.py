@@ -16,19 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from menshen.composition import quota_limiter
 from menshen.config import Config
+from menshen.opscli import EXIT_ERROR, EXIT_OK, AddConfig, LoadConfig
 from menshen.quota import QuotaStoreError, UsageRow
 
-EXIT_OK = 0
 EXIT_NO_RULE = 1
-EXIT_ERROR = 2
-
-AddConfig = Callable[[argparse.ArgumentParser], None]
-LoadConfig = Callable[[argparse.Namespace], Config]
 
 
 def register(

@@ -60,7 +60,6 @@ from menshen.daemon import (
     remove_socket_name,
     serve_process,
     socket_identity,
-    unix_path,
 )
 from menshen.keywords.wordlist import WordlistError
 from menshen.metrics import (
@@ -119,6 +118,7 @@ class Supervisor:
         self._server: MetricsServer | None = None
         self._metrics: Metrics | None = None
         self._metrics_dir: Path | None = None
+        self._ours: tuple[int, int] | None = None  # the socket name's (device, inode)
         # Workers send each message's (client, failed) here; one window sees them all.
         self._reports, self._worker_reports = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._clients = client_window(config)
@@ -129,7 +129,7 @@ class Supervisor:
         opened = open_listener(self._socket, self._config, self._pid_file, self._log)
         if opened != 0:
             return opened
-        ours = socket_identity(self._socket)
+        self._ours = socket_identity(self._socket)
         self._metrics_dir = Path(tempfile.mkdtemp(prefix="menshen-metrics-"))
         try:
             if not make_listener_nonblocking(self._socket):
@@ -140,7 +140,7 @@ class Supervisor:
         finally:
             if self._pid_file is not None:
                 remove_pid_file(self._pid_file)
-            remove_socket_name(self._socket, ours)
+            remove_socket_name(self._socket, self._ours)
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _run(self) -> int:
@@ -191,10 +191,8 @@ class Supervisor:
         self._log.info("metrics on http://%s:%d/metrics", host, port)
 
     def _stop_workers(self) -> None:
-        path = unix_path(self._socket)
-        if path is not None:  # Postfix can no longer connect; sessions in flight go on
-            with contextlib.suppress(OSError):
-                path.unlink()
+        # Postfix can no longer connect; the sessions in flight go on.
+        remove_socket_name(self._socket, self._ours)
         for pid in self._workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

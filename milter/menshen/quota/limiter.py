@@ -66,6 +66,7 @@ class QuotaLimiter:
         on_backend: Callable[[bool], None] | None = None,
     ) -> None:
         self._config = config
+        self._rules = {rule.name: rule for rule in config.rules}
         self._store = store
         self._fallback = fallback  # counted in while `store` (Redis) is down
         self._log = logger or logging.getLogger("menshen.quota")
@@ -172,7 +173,7 @@ class QuotaLimiter:
         charge: bool,
         qid: str,
     ) -> list[Finding]:
-        rules = {rule.name: rule for rule in self._config.rules}
+        rules = self._rules
         if not admission.admitted:
             assert admission.refused is not None
             refused = counters[admission.refused]
@@ -232,7 +233,7 @@ class QuotaLimiter:
         counters = self._counters_for_identity(identity, now)
         used = self._store.usage([c for _, c in counters], now) if counters else ()
         for (rule_key, item), count in zip(counters, used, strict=True):
-            rule = next(r for r in self._config.rules if r.name == item.rule)
+            rule = self._rules[item.rule]
             rows.append(
                 UsageRow(
                     rule=item.rule,

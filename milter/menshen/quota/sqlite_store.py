@@ -66,11 +66,13 @@ class SqliteStore:
             pass
 
     def admit(self, counters: Sequence[Counter], now: float, charge: bool = True) -> Admission:
+        if not charge:  # only looking (the RCPT check): a WAL reader neither waits nor locks
+            return decide_admission(counters, self.usage(counters, now))
         with self._writer(), self._connection() as db:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 admission = decide_admission(counters, self._sums(db, counters))
-                if admission.admitted and charge:
+                if admission.admitted:
                     db.executemany(
                         _CHARGE, [(c.key, c.bucket, c.amount, c.expires_at) for c in counters]
                     )
