@@ -355,6 +355,11 @@ def _serve_open_socket(
         logger.error("cannot open the quota store: %s", exc)
         operations.close()
         return 2
+    except (OSError, ImportError) as exc:
+        # After dropping privileges: a wordlist or the package itself unreadable to the user.
+        logger.error("cannot build the engine as uid %d: %s", os.getuid(), exc)
+        operations.close()
+        return 2
     settings = config.milter
     slot = EngineSlot(engine)
     counter = adapter.ConnectionCounter(on_change=operations.connections)

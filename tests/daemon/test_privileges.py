@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,15 +49,32 @@ def debian_python() -> str:
     return DEBIAN_PYTHON
 
 
+@pytest.fixture(scope="module")
+def readable_source() -> Iterator[Path]:
+    """A copy of the package that any user can read.
+
+    A checkout may sit below a directory only root can enter (mktemp -d makes 0700 ones),
+    and the daemon reads its built-in wordlists only after it has become the other user.
+    """
+    copy = Path(tempfile.mkdtemp(prefix="menshen-src-"))
+    try:
+        shutil.copytree(ROOT / "milter" / "menshen", copy / "menshen", symlinks=False)
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        yield copy
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
 class Started:
-    def __init__(self, python: str, directory: Path, config: str) -> None:
+    def __init__(self, python: str, source: Path, directory: Path, config: str) -> None:
         directory.chmod(0o755)  # the configured user reads nothing here; the socket dir
         self.socket = directory / "menshen.sock"
         self.log_path = directory / "menshen.log"
         config_file = directory / "menshen.yml"
         config_file.write_text(config, encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k not in ("MENSHEN_CONFIG", "PYTHONPATH")}
-        env["PYTHONPATH"] = str(ROOT / "milter")
+        env["PYTHONPATH"] = str(source)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [
@@ -96,11 +115,11 @@ class Started:
 
 
 @pytest.fixture
-def start(debian_python: str, tmp_path: Path) -> Iterator[object]:
+def start(debian_python: str, readable_source: Path, tmp_path: Path) -> Iterator[object]:
     started: list[Started] = []
 
     def run(config: str) -> Started:
-        daemon = Started(debian_python, tmp_path / f"d{len(started)}", config)
+        daemon = Started(debian_python, readable_source, tmp_path / f"d{len(started)}", config)
         started.append(daemon)
         return daemon
 
