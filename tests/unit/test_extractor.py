@@ -640,6 +640,6 @@ def test_single_part_fast_path_matches_the_full_parser(
     name: str, raw: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast = Extractor(ExtractionLimits()).extract(raw)
-    monkeypatch.setattr(extractor_module, "_parse_single_part", lambda data: None)
+    monkeypatch.setattr(extractor_module, "_parse_fast", lambda data: None)
     full = Extractor(ExtractionLimits()).extract(raw)
     assert fast == full

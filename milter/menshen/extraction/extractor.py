@@ -36,7 +36,10 @@ Bounds: input is cut at max_message_bytes before parsing; the part tree is walke
      characters are budgeted (bytes decompressed from Office documents count as decoded
      bytes); the clock is checked between parts, inside HTML rendering and between the
      members of an Office document.
-     The stdlib parse itself cannot be interrupted; its cost is bounded by the input cap.
+     Well-formed mail takes a fast path (`_parse_fast`: header blocks parsed by the stdlib,
+     bodies cut at their delimiters with bytes.find) that builds the tree the stdlib
+     parser would; anything unusual goes to the stdlib parser, whose parse cannot be
+     interrupted and whose cost is bounded by the input cap.
 Thread safety: an Extractor holds only immutable configuration; `extract` keeps its state
      in a per-call object, so one Extractor may serve all milter threads.
 """
@@ -46,12 +49,13 @@ from __future__ import annotations
 import binascii
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32
 from email.utils import getaddresses
+from typing import cast
 
 from menshen.extraction.charsets import (
     decode_bytes,
@@ -130,6 +134,8 @@ class _RawHeaders(Compat32):
 
 _POLICY = _RawHeaders()
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+# Deeper multipart nesting is left to the stdlib parser (and the walk's depth limit).
+_MAX_FAST_DEPTH = 16
 
 
 def _join(path: str, index: int) -> str:
@@ -141,34 +147,119 @@ def _extension(filename: str) -> str:
     return filename[dot:].lower().rstrip(". \t") if dot >= 0 else ""
 
 
-def _parse_single_part(data: bytes) -> Message | None:
-    """Parse a message that is not multipart without reading its body line by line.
+def _parse_fast(data: bytes) -> Message | None:
+    """Parse a well-formed message without the stdlib feed parser reading its bodies.
 
-    The stdlib feed parser walks every body line even when it only stores them; for a
-    single-part message that was the larger part of the work. The header block is parsed
-    as usual and the body attached as the stored payload, exactly as compat32 keeps it.
-    Returns None (use the full parser) for multipart and message/* types, for a header
-    block that does not end in a blank line, and whenever the parse looks unusual.
+    The feed parser walks every body line, matching each against a boundary regex it
+    compiles anew for every boundary; for ordinary mail that was most of the extraction
+    work. Here each header block is still parsed by the stdlib (headers only), but bodies
+    are cut at their delimiters with bytes.find and stored as compat32 keeps them, so the
+    tree is the one the full parser builds for the same input. Anything the full parser
+    would treat specially gives None (use the full parser): a lone CR (a line break to the
+    stdlib), a header block with a defect or without its blank line, duplicate
+    Content-Type headers, message/* and multipart/digest parts, a multipart without a
+    boundary, a transfer encoding, a start or close delimiter or an empty part the
+    stdlib would report, and nesting deeper than _MAX_FAST_DEPTH.
     """
-    end = _HEADER_END.search(data)
-    if end is None:
+    if data.count(b"\r") != data.count(b"\r\n"):
         return None
-    head = data[: end.end()]
     try:
-        message = BytesParser(policy=_POLICY).parsebytes(head, headersonly=True)
+        return _fast_entity(data, 0)
+    except Exception:
+        return None
+
+
+def _fast_entity(data: bytes, depth: int, *, in_multipart: bool = False) -> Message | None:
+    """One entity (a message or a body part): its header block, then its body."""
+    if data.startswith((b"\n", b"\r\n")):
+        # No headers: the blank line is the separator (a body part may omit them).
+        message = Message(policy=_POLICY)
+        body = data[1 if data[0] == 0x0A else 2 :]
+    else:
+        end = _HEADER_END.search(data)
+        if end is None:
+            return None
+        message = BytesParser(policy=_POLICY).parsebytes(data[: end.end()], headersonly=True)
         # Lines the parser did not take as headers became body: that needs the full
         # parser. The stored payload is read directly: get_payload() decodes 8-bit text
         # with the declared charset and raises when that label itself has 8-bit bytes.
         if getattr(message, "_payload", None) or message.defects:
             return None
-        if message.get_content_maintype() in ("multipart", "message"):
-            return None
         if len(message.get_all("content-type", ())) > 1:
             return None
-    except Exception:
+        body = data[end.end() :]
+    maintype = message.get_content_maintype()
+    if maintype == "message":
         return None
-    message.set_payload(data[end.end() :].decode("ascii", "surrogateescape"))
+    if maintype == "multipart":
+        children = _fast_children(message, body, depth)
+        if children is None:
+            return None
+        # typeshed types a multipart payload as list[Message | str]; these are all Messages.
+        message.set_payload(cast("list[Message | str]", children))
+        return message
+    if in_multipart:
+        # The line end before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
+        body = body[:-2] if body.endswith(b"\r\n") else body[:-1] if body.endswith(b"\n") else body
+    message.set_payload(body.decode("ascii", "surrogateescape"))
     return message
+
+
+def _fast_children(container: Message, body: bytes, depth: int) -> list[Message] | None:
+    """The parts of a multipart body, split at its delimiter lines."""
+    if depth >= _MAX_FAST_DEPTH or container.get_content_subtype() == "digest":
+        return None
+    cte = str(container.get("content-transfer-encoding", "8bit")).lower()
+    if cte not in ("7bit", "8bit", "binary"):
+        return None
+    boundary = container.get_boundary()
+    if not boundary:
+        return None
+    separator = b"--" + boundary.encode("ascii", "surrogateescape")
+    children: list[Message] = []
+    start = -1  # where the current part begins, once the first delimiter is seen
+    for line_start, line_end, closing in _delimiters(body, separator):
+        if start >= 0:
+            if line_start == start:
+                return None  # consecutive delimiters: the stdlib merges them
+            child = _fast_entity(body[start:line_start], depth + 1, in_multipart=True)
+            if child is None:
+                return None
+            children.append(child)
+        elif closing:
+            return None  # a close delimiter before any part
+        if closing:
+            return children
+        start = line_end
+    return None  # no start or no close delimiter
+
+
+def _delimiters(body: bytes, separator: bytes) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, is the close delimiter) of each delimiter line of a multipart body.
+
+    A delimiter line is the separator at the start of a line, an optional "--", optional
+    spaces or tabs, then the line end, or the end of the body for the close delimiter:
+    what the stdlib's boundary regex accepts.
+    """
+    marker = b"\n" + separator
+    pos = 0 if body.startswith(separator) else body.find(marker) + 1
+    while pos >= 0 and (pos > 0 or body.startswith(separator)):
+        cursor = pos + len(separator)
+        closing = body.startswith(b"--", cursor)
+        if closing:
+            cursor += 2
+        while cursor < len(body) and body[cursor] in b" \t":
+            cursor += 1
+        if body.startswith(b"\r\n", cursor):
+            yield pos, cursor + 2, closing
+        elif body.startswith(b"\n", cursor):
+            yield pos, cursor + 1, closing
+        elif cursor == len(body) and closing:
+            yield pos, cursor, closing
+        found = body.find(marker, pos + len(separator))
+        if found < 0:
+            return
+        pos = found + 1
 
 
 def _payload_bytes(node: Message) -> bytes:
@@ -320,9 +411,9 @@ class _Run:
     # -- parsing -----------------------------------------------------------------------
 
     def parse(self, data: bytes, path: str) -> Message | None:
-        single = _parse_single_part(data)
-        if single is not None:
-            return single
+        fast = _parse_fast(data)
+        if fast is not None:
+            return fast
         where = f"part {path}: " if path else ""
         try:
             return BytesParser(policy=_POLICY).parsebytes(data)

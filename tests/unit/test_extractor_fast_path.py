@@ -1,0 +1,290 @@
+"""The extractor's fast MIME path builds what the stdlib parser builds.
+
+`_parse_fast` cuts bodies at their delimiter lines itself and hands everything unusual to
+the stdlib feed parser. For every input here, extracting with the fast path and with it
+switched off gives the same ParsedMessage. For well-formed input the fast path must
+actually be taken, so that the comparison is not vacuous.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from menshen.extraction import Extractor
+from menshen.extraction import extractor as extractor_module
+from menshen.model import ExtractionLimits, ParsedMessage
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+EXTRACT_CORPUS = ROOT / "fuzz" / "corpus" / "extract"
+sys.path.insert(0, str(ROOT / "tests" / "hostile"))
+
+from hostile_cases import CASES as HOSTILE_CASES  # noqa: E402
+from hostile_cases import HostileCase  # noqa: E402
+
+EXTRACTOR = Extractor(ExtractionLimits())
+PHRASE = "代开发票"
+
+
+@contextmanager
+def full_parser_only() -> Iterator[None]:
+    with mock.patch.object(extractor_module, "_parse_fast", lambda data: None):
+        yield
+
+
+def both_ways(raw: bytes) -> tuple[ParsedMessage, ParsedMessage]:
+    fast = EXTRACTOR.extract(raw)
+    with full_parser_only():
+        full = EXTRACTOR.extract(raw)
+    return fast, full
+
+
+def takes_fast_path(raw: bytes) -> bool:
+    return extractor_module._parse_fast(raw) is not None
+
+
+# --- fixed cases ---------------------------------------------------------------------------
+
+
+def entity(headers: list[str], body: bytes, eol: bytes = b"\r\n") -> bytes:
+    return b"".join(h.encode("utf-8", "surrogateescape") + eol for h in headers) + eol + body
+
+
+def multipart(
+    parts: list[bytes],
+    boundary: str = "B",
+    *,
+    eol: bytes = b"\r\n",
+    preamble: bytes = b"",
+    epilogue: bytes = b"",
+    padding: bytes = b"",
+    close: bool = True,
+    subtype: str = "mixed",
+    extra: tuple[str, ...] = (),
+) -> bytes:
+    delimiter = b"--" + boundary.encode("utf-8", "surrogateescape")
+    out = [preamble]
+    for part in parts:
+        out.append(delimiter + padding + eol + part + eol)
+    if close:
+        out.append(delimiter + b"--" + padding + eol + epilogue)
+    header = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
+    return entity([header, *extra], b"".join(out), eol)
+
+
+def message(body_entity: bytes, eol: bytes = b"\r\n") -> bytes:
+    return entity(["From: Zhang <a@example.com>", "Subject: test"], b"", eol)[: -len(eol)] + (
+        body_entity
+    )
+
+
+TEXT = entity(["Content-Type: text/plain; charset=utf-8"], f"hello {PHRASE}".encode())
+HTML = entity(["Content-Type: text/html; charset=utf-8"], f"<p>{PHRASE}</p>".encode())
+PDF = entity(
+    [
+        "Content-Type: application/pdf; name=a.pdf",
+        "Content-Transfer-Encoding: base64",
+        'Content-Disposition: attachment; filename="a.pdf"',
+    ],
+    b"JVBERi0xLjcK\r\nAAECAwQ=",
+)
+LF_TEXT = entity(["Content-Type: text/plain"], b"lf body", b"\n")
+
+# Well formed: the fast path must take these.
+TAKEN = {
+    "mixed-text-pdf": message(multipart([TEXT, PDF])),
+    "alternative-in-mixed": message(multipart([multipart([TEXT, HTML], "ALT"), PDF], "MIX")),
+    "lf-only": message(multipart([LF_TEXT], eol=b"\n"), b"\n"),
+    "preamble-epilogue": message(
+        multipart([TEXT], preamble=b"This is MIME.\r\n--B is not it\r\n", epilogue=b"bye\r\n")
+    ),
+    "transport-padding": message(multipart([TEXT, HTML], padding=b" \t ")),
+    "part-without-headers": message(multipart([b"\r\nno headers here"])),
+    "empty-body-part": message(multipart([entity(["Content-Type: text/plain"], b"")])),
+    "boundary-look-alikes": message(multipart([entity([], b"--BX\r\n--B--x\r\n-- B\r\n--\r\n")])),
+    "prefix-boundaries": message(multipart([multipart([TEXT], "AB"), TEXT], "A")),
+    "close-without-eol": message(multipart([TEXT]))[:-2],
+    "eight-bit-part": message(
+        multipart([entity(["Content-Type: text/plain; charset=gbk"], PHRASE.encode("gbk"))])
+    ),
+    "unquoted-boundary": message(
+        entity(
+            ["Content-Type: multipart/mixed; boundary=plain"],
+            b"--plain\r\n" + TEXT + b"\r\n--plain--\r\n",
+        )
+    ),
+    "boundary-with-space": message(multipart([TEXT], "a b c")),
+    "single-part": message(TEXT),
+    "mixed-line-ends": message(multipart([LF_TEXT, TEXT])),
+}
+
+# Unusual: whichever path runs, the result must be the stdlib's.
+UNUSUAL = {
+    "lone-cr": message(multipart([entity([], b"a\rb")])),
+    "no-close": message(multipart([TEXT], close=False)),
+    "no-start": message(entity(['Content-Type: multipart/mixed; boundary="B"'], b"text\r\n")),
+    "close-first": message(
+        entity(['Content-Type: multipart/mixed; boundary="B"'], b"--B--\r\n--B\r\n" + TEXT)
+    ),
+    "consecutive-delimiters": message(
+        entity(['Content-Type: multipart/mixed; boundary="B"'], b"--B\r\n--B\r\n" + TEXT)
+        + b"\r\n--B--\r\n"
+    ),
+    "no-boundary": message(entity(["Content-Type: multipart/mixed"], TEXT)),
+    "empty-boundary": message(multipart([TEXT], "")),
+    "base64-multipart": message(multipart([TEXT], extra=("Content-Transfer-Encoding: base64",))),
+    "digest": message(multipart([entity(["Subject: inner"], b"x")], subtype="digest")),
+    "rfc822-child": message(
+        multipart([entity(["Content-Type: message/rfc822"], entity(["Subject: in"], b"x"))])
+    ),
+    "same-boundary-nested": message(multipart([multipart([TEXT], "B")], "B")),
+    "headers-only-part": message(
+        entity(['Content-Type: multipart/mixed; boundary="B"'], b"--B\r\nX-A: 1\r\n--B--\r\n")
+    ),
+    "not-a-header": message(multipart([b"not a header line\r\n\r\nbody"])),
+    "two-content-types": message(
+        multipart([entity(["Content-Type: text/plain", "Content-Type: text/html"], b"x")])
+    ),
+    "delimiter-at-eof": message(
+        entity(['Content-Type: multipart/mixed; boundary="B"'], b"--B\r\n" + TEXT + b"\r\n--B")
+    ),
+    "eight-bit-boundary": message(multipart([TEXT], "b\udce9")),
+    "rfc2231-boundary": message(
+        entity(
+            ["Content-Type: multipart/mixed; boundary*=utf-8''%E4%BB%A3"],
+            "--代\r\n".encode() + TEXT + "\r\n--代--\r\n".encode(),
+        )
+    ),
+    "deep": message(
+        multipart([multipart([multipart([TEXT], "C")], "D")] * 2, "E"),
+    ),
+}
+
+
+def _deep(levels: int) -> bytes:
+    inner = TEXT
+    for level in range(levels):
+        inner = multipart([inner], f"L{level}")
+    return message(inner)
+
+
+UNUSUAL["nested-past-fast-depth"] = _deep(extractor_module._MAX_FAST_DEPTH + 3)
+TAKEN["nested-within-fast-depth"] = _deep(extractor_module._MAX_FAST_DEPTH - 2)
+
+
+@pytest.mark.parametrize("name", sorted(TAKEN))
+def test_well_formed_mail_takes_the_fast_path(name: str) -> None:
+    raw = TAKEN[name]
+    assert takes_fast_path(raw)
+    fast, full = both_ways(raw)
+    assert fast == full
+
+
+@pytest.mark.parametrize("name", sorted(UNUSUAL))
+def test_unusual_mail_reads_as_the_stdlib_reads_it(name: str) -> None:
+    fast, full = both_ways(UNUSUAL[name])
+    assert fast == full
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.eml")), ids=lambda p: p.name)
+def test_samples(path: Path) -> None:
+    raw = path.read_bytes()
+    assert takes_fast_path(raw) or b"message/rfc822" in raw
+    fast, full = both_ways(raw)
+    assert fast == full
+
+
+@pytest.mark.parametrize("path", sorted(EXTRACT_CORPUS.iterdir()), ids=lambda p: p.name)
+def test_fuzz_corpus(path: Path) -> None:
+    fast, full = both_ways(path.read_bytes())
+    assert fast == full
+
+
+# html-30mb is one text/html part; rendering it twice would take most of this file's time.
+HOSTILE = [case for case in HOSTILE_CASES if case.name != "html-30mb"]
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
+def test_hostile_cases(case: HostileCase) -> None:
+    fast, full = both_ways(case.build())
+    assert fast == full
+
+
+# --- generated trees -------------------------------------------------------------------------
+
+_LEAF_HEADERS = st.sampled_from(
+    [
+        [],
+        ["Content-Type: text/plain; charset=utf-8"],
+        ["Content-Type: text/plain; charset=gbk", "Content-Transfer-Encoding: 8bit"],
+        ["Content-Type: text/html", "Content-Transfer-Encoding: quoted-printable"],
+        ["Content-Type: application/pdf; name=x.pdf", "Content-Transfer-Encoding: base64"],
+        ['Content-Disposition: attachment; filename="n.txt"'],
+        ["Content-Description: =?utf-8?B?5Luj5byA?="],
+    ]
+)
+_CLEAN_LINES = st.sampled_from(
+    [b"", b"plain text", PHRASE.encode("utf-8"), PHRASE.encode("gbk"), b"5Luj5byA", b"=E4=BB"]
+)
+_TRICKY_LINES = st.sampled_from(
+    [b"--", b"--B", b"--B--", b"--BX", b"--B \t", b"--C", b"--C--", b"a\rb", b"From x", b" "]
+)
+
+
+@st.composite
+def _tree(draw: st.DrawFn, depth: int, clean: bool, boundary_of_parent: str) -> bytes:
+    eol = b"\r\n" if clean or draw(st.booleans()) else b"\n"
+    lines = _CLEAN_LINES if clean else st.one_of(_CLEAN_LINES, _TRICKY_LINES)
+    if depth >= 3 or draw(st.integers(0, 2)) == 0:
+        headers = draw(_LEAF_HEADERS)
+        body = eol.join(draw(st.lists(lines, max_size=6)))
+        return entity(headers, body, eol)
+    if clean:
+        boundary = f"{boundary_of_parent}x{depth}"
+    else:
+        boundary = draw(st.sampled_from(["B", "C", boundary_of_parent, "B x"]))
+    children = draw(
+        st.lists(_tree(depth + 1, clean, boundary), min_size=1 if clean else 0, max_size=3)
+    )
+    return multipart(
+        children,
+        boundary,
+        eol=eol,
+        preamble=b"" if clean else eol.join(draw(st.lists(lines, max_size=2))),
+        epilogue=eol.join(draw(st.lists(lines, max_size=2))) if not clean else b"",
+        padding=draw(st.sampled_from([b"", b" ", b"\t "])),
+        close=clean or draw(st.integers(0, 5)) > 0,
+        subtype=draw(st.sampled_from(["mixed", "alternative"] + ([] if clean else ["digest"]))),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tree(0, clean=True, boundary_of_parent="P"))
+def test_generated_well_formed_trees(body_entity: bytes) -> None:
+    raw = message(body_entity)
+    assert takes_fast_path(raw)
+    fast, full = both_ways(raw)
+    assert fast == full
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tree(0, clean=False, boundary_of_parent="B"))
+def test_generated_unusual_trees(body_entity: bytes) -> None:
+    fast, full = both_ways(message(body_entity))
+    assert fast == full
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_after_a_multipart_header(tail: bytes) -> None:
+    raw = message(entity(['Content-Type: multipart/mixed; boundary="B"'], tail))
+    fast, full = both_ways(raw)
+    assert fast == full
