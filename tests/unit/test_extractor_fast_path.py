@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.parser import BytesParser
 from pathlib import Path
 from unittest import mock
 
@@ -288,3 +289,51 @@ def test_arbitrary_bytes_after_a_multipart_header(tail: bytes) -> None:
     raw = message(entity(['Content-Type: multipart/mixed; boundary="B"'], tail))
     fast, full = both_ways(raw)
     assert fast == full
+
+
+# --- header blocks ---------------------------------------------------------------------------
+
+_HEADER_LINES = st.sampled_from(
+    [
+        b"Subject: x",
+        b"Subject:x",
+        b"X-Empty:",
+        b"X-Pad: \t value \t",
+        b" continued",
+        b"\tcontinued",
+        b" ",
+        b"From sender@example.com Mon Jan  1",
+        b"From: Zhang <a@example.com>",
+        b"not a header line",
+        b": no name",
+        b"X Space: v",
+        b"\xc3\x9c: eight-bit name",
+        b"Subject: \xb4\xfa eight-bit value",
+        b"Content-Type: text/plain;",
+        b"X-Colons: a: b: c",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_HEADER_LINES, st.sampled_from([b"\r\n", b"\n"])), max_size=8))
+def test_header_blocks_read_as_the_stdlib_reads_them(lines: list[tuple[bytes, bytes]]) -> None:
+    head = b"".join(line + eol for line, eol in lines) + b"\r\n"
+    ours = extractor_module._parse_head(head)
+    theirs = BytesParser(policy=extractor_module._POLICY).parsebytes(head, headersonly=True)
+    stdlib_is_plain = not theirs.get_payload() and not theirs.defects and not theirs.get_unixfrom()
+    if ours is None:
+        return  # the full parser takes it: always allowed
+    assert stdlib_is_plain
+    assert list(ours.raw_items()) == list(theirs.raw_items())
+
+
+def test_ordinary_header_blocks_are_read_here() -> None:
+    head = b"From: Zhang <a@example.com>\r\nSubject: a\r\n b\r\nX-Empty:\r\n\r\n"
+    ours = extractor_module._parse_head(head)
+    assert ours is not None
+    assert list(ours.raw_items()) == [
+        ("From", "Zhang <a@example.com>"),
+        ("Subject", "a\r\n b"),
+        ("X-Empty", ""),
+    ]

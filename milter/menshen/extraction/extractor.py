@@ -136,6 +136,8 @@ _POLICY = _RawHeaders()
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 # Deeper multipart nesting is left to the stdlib parser (and the walk's depth limit).
 _MAX_FAST_DEPTH = 16
+# A header name as the stdlib's headerRE accepts it: printable ASCII without ':' or space.
+_HEADER_NAME = re.compile(r"[\041-\071\073-\176]*")
 
 
 def _join(path: str, index: int) -> str:
@@ -173,21 +175,15 @@ def _fast_entity(data: bytes, depth: int, *, in_multipart: bool = False) -> Mess
     """One entity (a message or a body part): its header block, then its body."""
     if data.startswith((b"\n", b"\r\n")):
         # No headers: the blank line is the separator (a body part may omit them).
-        message = Message(policy=_POLICY)
-        body = data[1 if data[0] == 0x0A else 2 :]
+        head, body = b"", data[1 if data[0] == 0x0A else 2 :]
     else:
         end = _HEADER_END.search(data)
         if end is None:
             return None
-        message = BytesParser(policy=_POLICY).parsebytes(data[: end.end()], headersonly=True)
-        # Lines the parser did not take as headers became body: that needs the full
-        # parser. The stored payload is read directly: get_payload() decodes 8-bit text
-        # with the declared charset and raises when that label itself has 8-bit bytes.
-        if getattr(message, "_payload", None) or message.defects:
-            return None
-        if len(message.get_all("content-type", ())) > 1:
-            return None
-        body = data[end.end() :]
+        head, body = data[: end.end()], data[end.end() :]
+    message = _parse_head(head)
+    if message is None or len(message.get_all("content-type", ())) > 1:
+        return None
     maintype = message.get_content_maintype()
     if maintype == "message":
         return None
@@ -202,6 +198,38 @@ def _fast_entity(data: bytes, depth: int, *, in_multipart: bool = False) -> Mess
         # The line end before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
         body = body[:-2] if body.endswith(b"\r\n") else body[:-1] if body.endswith(b"\n") else body
     message.set_payload(body.decode("ascii", "surrogateescape"))
+    return message
+
+
+def _parse_head(head: bytes) -> Message | None:
+    """A header block, up to and including its blank line (or b""), read as the stdlib would.
+
+    This is the feed parser's header loop (headerRE, _parse_headers) and compat32's
+    header_source_parse, for the lines a well-formed block has. None for anything on
+    which the stdlib records a defect or does something special: a line that is not a
+    header (it would start the body), a leading continuation line, an empty header name,
+    a "From " envelope line.
+    """
+    lines = head.decode("ascii", "surrogateescape").split("\n")
+    # A block ends "\n<blank line>\n": the last two pieces are the blank line and "".
+    message = Message(policy=_POLICY)
+    name = ""
+    value: list[str] = []
+    for line in lines[:-2]:
+        if line[:1] in (" ", "\t"):
+            if not name:
+                return None
+            value.append(line + "\n")
+            continue
+        if name:
+            message.set_raw(*_POLICY.header_source_parse(value))
+        colon = line.find(":")
+        if colon <= 0 or line.startswith("From ") or not _HEADER_NAME.fullmatch(line, 0, colon):
+            return None
+        name = line[:colon]
+        value = [line + "\n"]
+    if name:
+        message.set_raw(*_POLICY.header_source_parse(value))
     return message
 
 
