@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.parser import BytesParser
+from email.utils import getaddresses
 from pathlib import Path
 from unittest import mock
 
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from menshen.extraction import Extractor
 from menshen.extraction import extractor as extractor_module
+from menshen.extraction.charsets import decode_rfc2047
 from menshen.model import ExtractionLimits, ParsedMessage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -337,3 +339,38 @@ def test_ordinary_header_blocks_are_read_here() -> None:
         ("Subject", "a\r\n b"),
         ("X-Empty", ""),
     ]
+
+
+# --- display names ---------------------------------------------------------------------------
+
+
+def names_by_getaddresses(value: str) -> str:
+    pairs = getaddresses([value])
+    return "\n".join(decode_rfc2047(name) for name, _ in pairs if name)
+
+
+_PLAIN_PIECES = ["a", " ", "\t", "\r\n ", ".", "-", "'", "!#$%&*+/^_`{|}~", "=?gbk?B?tPq/qg==?="]
+_SPECIAL_PIECES = ["<", ">", "@", '"', "(", ")", ",", ";", ":", "[", "]", "\\", "\udcb4", "代"]
+_ADDRESS_PIECES = st.sampled_from([*_PLAIN_PIECES, *_SPECIAL_PIECES])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_ADDRESS_PIECES, max_size=12).map("".join))
+def test_display_names_match_getaddresses(value: str) -> None:
+    assert extractor_module._Run.display_names(value) == names_by_getaddresses(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Zhang Wei <zhang@example.com>",
+        "=?utf-8?B?5byg5Lyf?= <zhang@example.com>",
+        "J. Smith\r\n <j@example.com>",
+        "<bare@example.com>",
+        "bare@example.com",
+        "  spaced   out   name  <a@b>  ",
+    ],
+)
+def test_simple_addresses_take_the_fast_path(value: str) -> None:
+    assert extractor_module._SIMPLE_ADDRESS.fullmatch(value)
+    assert extractor_module._Run.display_names(value) == names_by_getaddresses(value)

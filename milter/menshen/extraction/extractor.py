@@ -115,6 +115,15 @@ _MAX_DEFECTS = 64
 # headers are matched as raw decoded text instead of being parsed.
 _MAX_ADDRESS_HEADER = 16 * 1024
 _MAX_DETAIL = 120
+# One address, "Display Name <local@domain>" or a bare "local@domain", with nothing that
+# getaddresses() would read specially (quotes, comments, groups, routes, lists, 8-bit).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]"
+_ADDR_SPEC = rf"{_ATOM}*(?:@[A-Za-z0-9.\-]*)?"
+_WSP = r"[ \t\r\n]"
+# Linear: no two adjacent parts can take the same character.
+_SIMPLE_ADDRESS = re.compile(
+    rf"((?:{_ATOM}|{_WSP})*)<{_ADDR_SPEC}>{_WSP}*|{_WSP}*{_ATOM}{_ADDR_SPEC}{_WSP}*"
+)
 # Halvings of a message the stdlib parser cannot nest through (50 MB down to 12 KB).
 _MAX_PARSE_RETRIES = 12
 
@@ -589,6 +598,10 @@ class _Run:
 
     @staticmethod
     def display_names(value: str) -> str:
+        simple = _SIMPLE_ADDRESS.fullmatch(value) if len(value) <= _MAX_ADDRESS_HEADER else None
+        if simple is not None:
+            # What getaddresses() returns for this shape: the words joined by single spaces.
+            return decode_rfc2047(" ".join((simple.group(1) or "").split()))
         if len(value) <= _MAX_ADDRESS_HEADER:
             try:
                 pairs = getaddresses([value])
