@@ -1,11 +1,14 @@
-"""menshen's own clamd client: INSTREAM scans, PING and VERSION over stdlib sockets.
+"""menshen's own clamd client: FILDES and INSTREAM scans, PING and VERSION over stdlib sockets.
 
 In:  `ClamdSettings`: one or more clamd addresses (`unix:/path` or `tcp:host:port`, IPv6 hosts
      in brackets: `tcp:[::1]:3310`), connect and read timeouts, menshen's own stream cap
      (`max_stream_bytes`, kept below clamd's StreamMaxLength) and the INSTREAM chunk size.
-     `ClamdClient.scan(data)` takes the bytes to scan (bytes or a memoryview).
+     `ClamdClient.scan(data)` takes the bytes to scan (bytes or a memoryview). On a unix:
+     address (with `pass_descriptor`) the data is copied into a sealed memfd whose
+     descriptor clamd receives (FILDES) and scans in place; over tcp:, or when clamd
+     answers FILDES with an error, it is streamed (INSTREAM) in `chunk_bytes` pieces.
 Out: `ScanResult(outcome, signature, detail, address)`, where outcome is
-     - CLEAN        only for the exact reply `stream: OK`;
+     - CLEAN        only for the exact reply `stream: OK` (FILDES: `fd[N]: OK`);
      - INFECTED     for `stream: <name> FOUND` (name as clamd gave it, custom databases add
                     `.UNOFFICIAL`);
      - UNSCANNABLE  when clamd cannot give a verdict and a retry would fail the same way:
@@ -33,9 +36,12 @@ Thread safety: a client holds only immutable settings and opens a new socket per
 from __future__ import annotations
 
 import enum
+import fcntl
+import os
 import re
 import socket
 import struct
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,10 +54,13 @@ MAX_SIGNATURE_CHARS = 256
 _MAX_CHUNK = 0xFFFFFFFF
 _LENGTH = struct.Struct("!L")
 
-_CLEAN_REPLY = "stream: OK"
+_FD = struct.Struct("i")
+# What a reply is about: the stream (INSTREAM) or the descriptor clamd received (FILDES).
+_SUBJECT_RE = re.compile(r"(?:stream|fd\[[0-9]{1,10}\]): ")
 # A signature name is printable ASCII without spaces; clamd's extended detection info adds a
 # parenthesised hash and size, which is printable as well.
-_FOUND_RE = re.compile(rf"stream: ([!-~]{{1,{MAX_SIGNATURE_CHARS}}}) FOUND")
+_FOUND_RE = re.compile(rf"([!-~]{{1,{MAX_SIGNATURE_CHARS}}}) FOUND")
+_CLAMD_ERROR = "clamd error: "
 _ENCRYPTED_PREFIX = "Heuristics.Encrypted"
 _LIMITS_PREFIX = "Heuristics.Limits.Exceeded"
 _LIMIT_PHRASES = ("size limit exceeded", "limits exceeded")
@@ -89,6 +98,9 @@ class ClamdSettings:
     # and drops the connection mid-stream, which is slower and less clear than refusing here.
     max_stream_bytes: int = 25 * 1024 * 1024
     chunk_bytes: int = 65536
+    # On a unix: address, hand clamd a descriptor of an in-memory copy (FILDES) instead of
+    # streaming the bytes: clamd then scans it in place rather than spooling a copy.
+    pass_descriptor: bool = True
 
     def __post_init__(self) -> None:
         for address in self.addresses:
@@ -208,6 +220,54 @@ class ClamdClient:
             return ()
 
     def _scan_one(self, address: _Address, view: memoryview) -> ScanResult:
+        if address.family == socket.AF_UNIX and self._settings.pass_descriptor:
+            result = self._scan_descriptor(address, view)
+            if result.outcome is not ScanOutcome.ERROR or not result.detail.startswith(
+                _CLAMD_ERROR
+            ):
+                return result
+            # clamd answered but refused the descriptor (a confinement that will not let it
+            # read the file, say): the stream still works, at the cost of its copy.
+        return self._scan_stream(address, view)
+
+    def _scan_descriptor(self, address: _Address, view: memoryview) -> ScanResult:
+        try:
+            scratch = _scratch_copy(view)
+        except OSError as exc:
+            return ScanResult(
+                ScanOutcome.ERROR,
+                detail=f"cannot copy the data for clamd: {_describe(exc)}",
+                address=address.text,
+            )
+        try:
+            sock = self._connect(address)
+        except _ExchangeError as exc:
+            os.close(scratch)
+            return ScanResult(ScanOutcome.ERROR, detail=str(exc), address=address.text)
+        deadline = time.monotonic() + self._settings.read_timeout
+        with sock:
+            try:
+                try:
+                    _settimeout(sock, deadline)
+                    sock.sendall(b"zFILDES\0")
+                    # clamd takes the descriptor from the next message, which needs a byte.
+                    sock.sendmsg(
+                        [b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _FD.pack(scratch))]
+                    )
+                except TimeoutError:
+                    raise _ExchangeError("timed out sending the descriptor") from None
+                except OSError as exc:
+                    raise _ExchangeError(
+                        f"sending the descriptor failed: {_describe(exc)}"
+                    ) from None
+                finally:
+                    os.close(scratch)  # clamd holds its own copy once the message is sent
+                reply = _read_reply(sock, deadline)
+            except _ExchangeError as exc:
+                return ScanResult(ScanOutcome.ERROR, detail=str(exc), address=address.text)
+        return _classify(reply, address.text)
+
+    def _scan_stream(self, address: _Address, view: memoryview) -> ScanResult:
         try:
             sock = self._connect(address)
         except _ExchangeError as exc:
@@ -275,6 +335,30 @@ class ClamdClient:
             raise _ExchangeError(f"connect failed: invalid host name {address.host!r}") from None
 
 
+def _scratch_copy(view: memoryview) -> int:
+    """A read-only in-memory file holding `view`, positioned at its start; raises OSError."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is None:  # not Linux: an unlinked temporary file does the same job
+        fd, name = tempfile.mkstemp(prefix="menshen-scan-")
+        os.unlink(name)
+    else:
+        fd = memfd_create("menshen-scan", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        written = 0
+        while written < len(view):
+            written += os.write(fd, view[written:])
+        os.lseek(fd, 0, os.SEEK_SET)
+        if memfd_create is not None:
+            # clamd receives a read-write descriptor; sealed, the copy cannot be changed.
+            fcntl.fcntl(
+                fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _settimeout(sock: socket.socket, deadline: float) -> None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
@@ -316,10 +400,13 @@ def _read_reply(sock: socket.socket, deadline: float) -> str:
 
 
 def _classify(reply: str, address: str) -> ScanResult:
-    """Parse strictly: only `stream: OK` is clean, only `stream: NAME FOUND` is a detection."""
-    if reply == _CLEAN_REPLY:
+    """Parse strictly: only `<subject>: OK` is clean, only `<subject>: NAME FOUND` is a
+    detection, where the subject is `stream` (INSTREAM) or `fd[N]` (FILDES)."""
+    subject = _SUBJECT_RE.match(reply)
+    answer = reply[subject.end() :] if subject else ""
+    if answer == "OK":
         return ScanResult(ScanOutcome.CLEAN, address=address)
-    found = _FOUND_RE.fullmatch(reply)
+    found = _FOUND_RE.fullmatch(answer) if subject else None
     if found:
         name = found.group(1)
         if name.startswith(_ENCRYPTED_PREFIX):
@@ -338,7 +425,9 @@ def _classify(reply: str, address: str) -> ScanResult:
     if lowered.endswith("error") and any(phrase in lowered for phrase in _LIMIT_PHRASES):
         return ScanResult(ScanOutcome.UNSCANNABLE, detail=f"clamd: {_show(reply)}", address=address)
     if reply.endswith(" ERROR"):
-        return ScanResult(ScanOutcome.ERROR, detail=f"clamd error: {_show(reply)}", address=address)
+        return ScanResult(
+            ScanOutcome.ERROR, detail=f"{_CLAMD_ERROR}{_show(reply)}", address=address
+        )
     return ScanResult(ScanOutcome.ERROR, detail=f"unexpected reply {_show(reply)}", address=address)
 
 

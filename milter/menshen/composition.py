@@ -72,6 +72,7 @@ def _antivirus(settings: AntivirusConfig) -> AntivirusScanner:
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             max_stream_bytes=settings.max_scan_bytes,
+            pass_descriptor=settings.pass_descriptor,
         )
     )
     options = AntivirusOptions(

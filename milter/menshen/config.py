@@ -159,6 +159,7 @@ class AntivirusConfig:
     max_scan_bytes: int  # larger mail is not sent: AV_UNSCANNABLE (keep < StreamMaxLength)
     skip_authenticated: bool
     skip_above_bytes: int | None  # larger mail is not scanned, only marked (AV_SKIPPED)
+    pass_descriptor: bool = True  # unix: clamd gets a descriptor (FILDES), not a stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,6 +644,7 @@ class _Reader:
                 "connect_timeout_seconds",
                 "read_timeout_seconds",
                 "max_scan_bytes",
+                "pass_descriptor",
                 "skip_authenticated",
                 "skip_above_bytes",
                 "on_infected",
@@ -707,6 +709,7 @@ class _Reader:
             ),
             skip_authenticated=self.boolean(section, "skip_authenticated", path, False),
             skip_above_bytes=skip_above,
+            pass_descriptor=self.boolean(section, "pass_descriptor", path, True),
         )
 
     def attachments(self, root: LocatedMap, rules: dict[str, CodeRule]) -> AttachmentsConfig:

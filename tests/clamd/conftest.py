@@ -19,8 +19,11 @@ What:
   answers), "close" (reads the command, closes), "garbage" (reads the stream, answers
   `\\xff\\xfe nonsense\\0`), "ok", "found NAME", "size-limit" (reads the command, answers
   `INSTREAM size limit exceeded. ERROR\\0` and closes, as clamd does above StreamMaxLength),
-  "raw" (reads the stream, sends `reply` verbatim, closes). PING and VERSION are answered
-  in the "ok" and "found" modes. Every fake is shut down at the end of its test.
+  "raw" (reads the stream, sends `reply` verbatim, closes), "refuse-descriptor" (answers
+  FILDES with clamd's error for a file it may not read, INSTREAM with OK). FILDES takes
+  the descriptor and keeps its content in `.descriptors`; its replies read `fd[9]: ...`.
+  PING and VERSION are answered in the "ok" and "found" modes. Every fake is shut down at
+  the end of its test.
 
 Failures: a missing clamd binary is a test failure with instructions, with or without
 CI=true, never a skip; a clamd that exits or never answers PONG fails with its log tail.
@@ -28,6 +31,8 @@ CI=true, never a skip; a clamd that exits or never answers PONG fails with its l
 
 from __future__ import annotations
 
+import os
+import socket
 import socketserver
 import struct
 import threading
@@ -55,7 +60,14 @@ class _Handler(socketserver.StreamRequestHandler):
                 fake.stopping.wait()
                 return
             command = self._read_command()
-            if fake.mode == "close" or command is None:
+            if command is None:
+                return
+            if fake.mode == "close":
+                # Close our side, then read out what the client still sends, so that it sees
+                # an end of file rather than a reset for unread data.
+                self.request.shutdown(socket.SHUT_WR)
+                while self.request.recv(65536):
+                    pass
                 return
             if fake.mode == "size-limit":
                 self.wfile.write(SIZE_LIMIT_REPLY)
@@ -64,6 +76,10 @@ class _Handler(socketserver.StreamRequestHandler):
                 if not self._drain_stream():
                     return
                 self.wfile.write(fake.stream_reply())
+            elif command == b"zFILDES":
+                if not self._receive_descriptor():
+                    return
+                self.wfile.write(fake.descriptor_reply())
             elif command == b"zPING" and fake.answers_commands():
                 self.wfile.write(b"PONG\0")
             elif command == b"zVERSION" and fake.answers_commands():
@@ -74,15 +90,28 @@ class _Handler(socketserver.StreamRequestHandler):
             return  # the client gave up (timeout, close): nothing left to answer
 
     def _read_command(self) -> bytes | None:
+        # From the socket itself: a buffered read would also swallow the byte that carries
+        # a FILDES descriptor, and with it the descriptor.
         command = bytearray()
         while len(command) < MAX_COMMAND:
-            byte = self.rfile.read(1)
+            byte = self.request.recv(1)
             if not byte:
                 return None
             if byte == b"\0":
                 return bytes(command)
             command += byte
         return None
+
+    def _receive_descriptor(self) -> bool:
+        """Take the descriptor clamd would scan and keep what it holds."""
+        _data, ancillary, _flags, _address = self.request.recvmsg(1, socket.CMSG_SPACE(4))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                (descriptor,) = struct.unpack("i", payload[:4])
+                with os.fdopen(descriptor, "rb") as scanned:
+                    self.server.fake.record_descriptor(scanned.read())
+                return True
+        return False
 
     def _drain_stream(self) -> bool:
         while True:
@@ -122,6 +151,7 @@ class FakeClamd:
     address: str = ""
     stopping: threading.Event = field(default_factory=threading.Event)
     _connections: int = 0
+    descriptors: list[bytes] = field(default_factory=list)  # contents of FILDES descriptors
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -136,7 +166,18 @@ class FakeClamd:
     def answers_commands(self) -> bool:
         return self.mode == "ok" or self.mode.startswith("found ")
 
+    def record_descriptor(self, content: bytes) -> None:
+        with self._lock:
+            self.descriptors.append(content)
+
+    def descriptor_reply(self) -> bytes:
+        if self.mode == "refuse-descriptor":
+            return b"fd[9]: lstat() failed: Permission denied. ERROR\0"
+        return self.stream_reply().replace(b"stream: ", b"fd[9]: ", 1)
+
     def stream_reply(self) -> bytes:
+        if self.mode == "refuse-descriptor":
+            return b"stream: OK\0"
         if self.mode == "ok":
             return b"stream: OK\0"
         if self.mode.startswith("found "):
@@ -146,7 +187,7 @@ class FakeClamd:
         return GARBAGE_REPLY
 
 
-FAKE_MODES = ("hang", "close", "garbage", "ok", "size-limit", "raw")
+FAKE_MODES = ("hang", "close", "garbage", "ok", "size-limit", "raw", "refuse-descriptor")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ the scanner (down, hung, reset, garbage) is ERROR, bounded in time, and never an
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from menshen import clamd as clamd_module
 from menshen.clamd import ClamdClient, ClamdSettings, ScanOutcome, ScanResult
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ CLEAN_SAMPLES: dict[str, Callable[[], bytes]] = {
 }
 
 
-def client(*addresses: str, **overrides: float | int) -> ClamdClient:
+def client(*addresses: str, **overrides: float | int | bool) -> ClamdClient:
     return ClamdClient(ClamdSettings(addresses=addresses, **overrides))  # type: ignore[arg-type]
 
 
@@ -73,10 +75,17 @@ def closed_tcp_port() -> int:
 # -- real clamd: verdicts ----------------------------------------------------------------
 
 
+# Both ways of handing clamd the data: a descriptor of an in-memory copy, or the stream.
+TRANSPORTS = pytest.mark.parametrize("descriptor", [True, False], ids=["fildes", "instream"])
+
+
 @real_clamd
+@TRANSPORTS
 @pytest.mark.parametrize("build", INFECTED_SAMPLES.values(), ids=INFECTED_SAMPLES.keys())
-def test_eicar_in_every_wrapper_is_infected(clamd: ClamdServer, build: Callable[[], bytes]) -> None:
-    result = client(clamd.address).scan(build())
+def test_eicar_in_every_wrapper_is_infected(
+    clamd: ClamdServer, build: Callable[[], bytes], descriptor: bool
+) -> None:
+    result = client(clamd.address, pass_descriptor=descriptor).scan(build())
     assert_eicar(result)
     assert result.address == clamd.address
 
@@ -94,9 +103,12 @@ def test_hash_signature_alone_detects_inside_archives(
 
 
 @real_clamd
+@TRANSPORTS
 @pytest.mark.parametrize("build", CLEAN_SAMPLES.values(), ids=CLEAN_SAMPLES.keys())
-def test_clean_payloads_are_clean(clamd: ClamdServer, build: Callable[[], bytes]) -> None:
-    result = client(clamd.address).scan(build())
+def test_clean_payloads_are_clean(
+    clamd: ClamdServer, build: Callable[[], bytes], descriptor: bool
+) -> None:
+    result = client(clamd.address, pass_descriptor=descriptor).scan(build())
     assert result == ScanResult(ScanOutcome.CLEAN, address=clamd.address)
 
 
@@ -156,11 +168,21 @@ def test_data_above_max_stream_bytes_is_unscannable_without_contacting_clamd(
 def test_clamd_stream_max_length_reply_is_unscannable(clamd: ClamdServer) -> None:
     # Our cap set above clamd's StreamMaxLength (25M): clamd answers "INSTREAM size limit
     # exceeded. ERROR" and closes mid-stream; the reply must still be read and understood.
-    scanner = client(clamd.address, max_stream_bytes=40 * 1024 * 1024, chunk_bytes=1 << 20)
+    scanner = client(
+        clamd.address, max_stream_bytes=40 * 1024 * 1024, chunk_bytes=1 << 20, pass_descriptor=False
+    )
     result = scanner.scan(bytes(26 * 1024 * 1024))
     assert result.outcome is ScanOutcome.UNSCANNABLE, result
     assert "size limit exceeded" in result.detail
     assert scanner.ping()  # clamd is fine afterwards
+
+
+@real_clamd
+def test_a_passed_descriptor_is_scanned_whole_past_stream_max_length(clamd: ClamdServer) -> None:
+    # StreamMaxLength bounds INSTREAM only: clamd reads a descriptor to its end, so EICAR
+    # behind 26 MB is found instead of the message being unscannable.
+    scanner = client(clamd.address, max_stream_bytes=40 * 1024 * 1024)
+    assert_eicar(scanner.scan(bytes(26 * 1024 * 1024) + samples.eicar()))
 
 
 # -- real clamd: faults and recovery -------------------------------------------------------
@@ -263,7 +285,7 @@ def test_hang_is_error_within_read_timeout(fake_clamd: StartFake) -> None:
 def test_hang_while_sending_a_large_stream_is_bounded(fake_clamd: StartFake) -> None:
     # The fake never reads: sendall blocks once the socket buffers are full.
     fake = fake_clamd("hang")
-    scanner = client(fake.address, read_timeout=1.0)
+    scanner = client(fake.address, read_timeout=1.0, pass_descriptor=False)
     began = time.monotonic()
     result = scanner.scan(samples.random_bytes(8 * 1024 * 1024))
     elapsed = time.monotonic() - began
@@ -308,6 +330,44 @@ def test_fake_ok_and_found_over_tcp(fake_clamd: StartFake) -> None:
     assert client(found.address).scan(b"data").signature == "Some.Sig-1"
 
 
+def test_the_descriptor_holds_exactly_the_data(fake_clamd: StartFake) -> None:
+    fake = fake_clamd("found Some.Sig-1")
+    payload = samples.random_bytes(200_000)
+    result = client(fake.address).scan(memoryview(payload)[1000:])
+    assert result.outcome is ScanOutcome.INFECTED
+    assert result.signature == "Some.Sig-1"  # parsed from "fd[9]: Some.Sig-1 FOUND"
+    assert fake.descriptors == [payload[1000:]]
+
+
+def test_streaming_when_descriptors_are_off(fake_clamd: StartFake) -> None:
+    fake = fake_clamd("ok")
+    assert client(fake.address, pass_descriptor=False).scan(b"data").outcome is ScanOutcome.CLEAN
+    assert fake.descriptors == []
+
+
+def test_tcp_always_streams(fake_clamd: StartFake) -> None:
+    fake = fake_clamd("ok", tcp=True)
+    assert client(fake.address).scan(b"data").outcome is ScanOutcome.CLEAN
+    assert fake.descriptors == []
+
+
+def test_a_refused_descriptor_is_streamed_instead(fake_clamd: StartFake) -> None:
+    fake = fake_clamd("refuse-descriptor")
+    result = client(fake.address).scan(b"data")
+    assert result.outcome is ScanOutcome.CLEAN, result
+    assert fake.connections == 2  # FILDES refused, then INSTREAM
+
+
+def test_the_copy_handed_to_clamd_is_sealed() -> None:
+    descriptor = clamd_module._scratch_copy(memoryview(b"scan me"))
+    try:
+        assert os.pread(descriptor, 100, 0) == b"scan me"
+        with pytest.raises(PermissionError):
+            os.write(descriptor, b"changed")
+    finally:
+        os.close(descriptor)
+
+
 def test_refused_tcp_port_is_error() -> None:
     result = client(f"tcp:127.0.0.1:{closed_tcp_port()}").scan(b"data")
     assert result.outcome is ScanOutcome.ERROR
@@ -334,6 +394,11 @@ STRICT_REPLIES = {
     "encrypted_pdf": (b"stream: Heuristics.Encrypted.PDF FOUND\0", ScanOutcome.UNSCANNABLE),
     "found": (b"stream: Win.Test.EICAR_HDB-1 FOUND\0", ScanOutcome.INFECTED),
     "ok": (b"stream: OK\0", ScanOutcome.CLEAN),
+    "descriptor_ok": (b"fd[12]: OK\0", ScanOutcome.CLEAN),
+    "descriptor_found": (b"fd[12]: Win.Test.EICAR_HDB-1 FOUND\0", ScanOutcome.INFECTED),
+    "descriptor_without_number": (b"fd[]: OK\0", ScanOutcome.ERROR),
+    "descriptor_not_a_number": (b"fd[x]: OK\0", ScanOutcome.ERROR),
+    "no_subject": (b"OK\0", ScanOutcome.ERROR),
 }
 
 
