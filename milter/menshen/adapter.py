@@ -132,6 +132,7 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         self._queue_id = ""
         self._spool: Spool | None = None
         self._own_headers: dict[str, int] = {}  # our header names seen inbound -> count
+        self._own_names: dict[str, str] = {}  # lower-cased -> as the engine spells it
         self._in_body = False
         self._last_progress = time.monotonic()
 
@@ -175,6 +176,7 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             self._drop_spool()
             self._reset_message()
             self._engine = self._current_engine()  # a reload never changes a message mid-way
+            self._own_names = {name.lower(): name for name in self._engine.own_header_names}
             self._sender = mailfrom.strip().removeprefix("<").removesuffix(">")
             self._auth_user = self._macro("{auth_authen}")
             self._queue_id = self._macro("i")
@@ -200,11 +202,9 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         if self._spool is None:
             return Milter.CONTINUE  # type: ignore[no-any-return]
         name = field if isinstance(field, str) else bytes(field).decode("latin-1")
-        engine = self._engine
-        if engine is not None:
-            for own in engine.own_header_names:
-                if name.lower() == own.lower():
-                    self._own_headers[own] = self._own_headers.get(own, 0) + 1
+        own = self._own_names.get(name.lower())
+        if own is not None:
+            self._own_headers[own] = self._own_headers.get(own, 0) + 1
         try:
             if b"\n" in value:  # folded: Postfix joins continuation lines with a bare LF
                 value = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")

@@ -251,8 +251,14 @@ class Metrics:
             self.clamd_scans.labels(result=result)
         for result in RELOAD_RESULTS:
             self.reloads.labels(result=result)
-        for stage in STAGES:
-            self.stage_seconds.labels(stage=stage)
+        # Looked up once: a labels() call per stage per message would cost more than the
+        # observation itself.
+        self._stage_children = {stage: self.stage_seconds.labels(stage=stage) for stage in STAGES}
+        self._message_children = {
+            (action, mode): self.messages.labels(action=action, mode=mode)
+            for action in ACTIONS
+            for mode in MODES
+        }
         self.build_info.labels(
             version=__version__, python=platform.python_version(), pymilter=_version("pymilter")
         ).set(1)
@@ -266,7 +272,10 @@ class Metrics:
         del envelope  # addresses are never labels
         decided = verdict.monitored_action or verdict.action
         mode = "monitor" if verdict.monitored_action is not None else "enforce"
-        self.messages.labels(action=decided.value, mode=mode).inc()
+        counted = self._message_children.get((decided.value, mode))
+        if counted is None:
+            counted = self.messages.labels(action=decided.value, mode=mode)
+        counted.inc()
         self.message_bytes.observe(size)
         self.scanned_bytes.inc(size)
         categories: set[str] = set()
@@ -290,7 +299,10 @@ class Metrics:
         timings = dict(verdict.timings)
         for stage, seconds in verdict.timings:
             if stage != "total":
-                self.stage_seconds.labels(stage=self._stage(stage)).observe(seconds)
+                child = self._stage_children.get(stage)
+                if child is None:
+                    child = self.stage_seconds.labels(stage=self._stage(stage))
+                child.observe(seconds)
         if "total" in timings:
             self.scan_seconds.observe(timings["total"])
         if "antivirus" in timings:
