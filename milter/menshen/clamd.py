@@ -345,9 +345,8 @@ def _scratch_copy(view: memoryview) -> int:
         fd = memfd_create("menshen-scan", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         written = 0
-        while written < len(view):
-            written += os.write(fd, view[written:])
-        os.lseek(fd, 0, os.SEEK_SET)
+        while written < len(view):  # pwrite leaves the offset at 0, where clamd reads
+            written += os.pwrite(fd, view[written:], written)
         if memfd_create is not None:
             # clamd receives a read-write descriptor; sealed, the copy cannot be changed.
             fcntl.fcntl(
