@@ -353,17 +353,23 @@ class Extractor:
     """Raw message bytes -> ParsedMessage under ExtractionLimits. See the module docstring."""
 
     def __init__(
-        self, limits: ExtractionLimits, clock: Callable[[], float] = time.monotonic
+        self,
+        limits: ExtractionLimits,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        fast_path: bool = True,
     ) -> None:
         self._limits = limits
         self._clock = clock
+        # False: every message through the stdlib parser (to check the fast path against).
+        self._fast_path = fast_path
 
     @property
     def limits(self) -> ExtractionLimits:
         return self._limits
 
     def extract(self, raw: bytes) -> ParsedMessage:
-        run = _Run(self._limits, self._clock)
+        run = _Run(self._limits, self._clock, self._fast_path)
         try:
             run.extract(raw)
         except Exception as exc:
@@ -377,9 +383,12 @@ class Extractor:
 class _Run:
     """The mutable state of one extract() call."""
 
-    def __init__(self, limits: ExtractionLimits, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, limits: ExtractionLimits, clock: Callable[[], float], fast_path: bool
+    ) -> None:
         self.limits = limits
         self.clock = clock
+        self.fast_path = fast_path
         self.deadline = clock() + limits.deadline_seconds
         self.subject = ""
         self.segments: list[TextSegment] = []
@@ -448,7 +457,7 @@ class _Run:
     # -- parsing -----------------------------------------------------------------------
 
     def parse(self, data: bytes, path: str) -> Message | None:
-        fast = _parse_fast(data)
+        fast = _parse_fast(data) if self.fast_path else None
         if fast is not None:
             return fast
         where = f"part {path}: " if path else ""
