@@ -358,6 +358,21 @@ def test_a_refused_descriptor_is_streamed_instead(fake_clamd: StartFake) -> None
     assert fake.connections == 2  # FILDES refused, then INSTREAM
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # What clamd answers when the kernel dropped the descriptor on the way (a security
+        # module refusing it): the byte that carried it arrives alone.
+        "No file descriptor received. ERROR",
+        "fd[9]: lstat() failed: Permission denied. ERROR",
+    ],
+)
+def test_a_refused_descriptor_reads_as_a_clamd_error_so_the_stream_is_tried(reply: str) -> None:
+    result = clamd_module._classify(reply, "unix:/run/clamd.ctl")
+    assert result.outcome is ScanOutcome.ERROR
+    assert result.detail.startswith(clamd_module._CLAMD_ERROR)
+
+
 def test_the_copy_handed_to_clamd_is_sealed() -> None:
     descriptor = clamd_module._scratch_copy(memoryview(b"scan me"))
     try:
