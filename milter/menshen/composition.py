@@ -114,13 +114,17 @@ def assemble(
     logger: logging.Logger | None = None,
     on_quota_backend: Callable[[bool], None] | None = None,
     limiter: QuotaLimiter | None = None,
+    wordlists: tuple[Wordlist, ...] | None = None,
 ) -> Assembly:
     """Build the engine. `charge_quota=False` (menshen check) looks at quotas, never counts.
 
-    `limiter` replaces the one the quotas section would build (tests, benchmarks).
+    `limiter` replaces the one the quotas section would build (tests, benchmarks);
+    `wordlists` are lists already loaded from `config` (a worker gets its parent's, which
+    the parent validated), so the files are not read again.
     Raises WordlistError, or QuotaStoreError when the quota store cannot be opened."""
     source = wordlist_source(config, wordlists_override)
-    wordlists = load_wordlist_dir(source)
+    if wordlists is None:
+        wordlists = load_wordlist_dir(source)
     matcher = KeywordMatcher.build(wordlists)
     keyword_scanner = KeywordScanner(matcher, max_hits=config.policy.wordlists.max_hits)
     scanners: list[Scanner] = [StructureScanner(), keyword_scanner]

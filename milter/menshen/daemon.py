@@ -37,7 +37,7 @@ from menshen.audit import AuditError
 from menshen.composition import assemble
 from menshen.config import Config, ConfigError, load_config
 from menshen.engine import Engine
-from menshen.keywords.wordlist import WordlistError
+from menshen.keywords.wordlist import Wordlist, WordlistError
 from menshen.operations import start_operations
 from menshen.quota import QuotaStoreError
 
@@ -217,6 +217,9 @@ class WorkerRole:
 
     number: int
     client_reports: socketlib.socket | None = None  # per-client outcomes, to the parent
+    # The wordlists the parent validated: the first engine is built from these rather than
+    # from the files, which may have changed since (a reload reads the files again).
+    wordlists: tuple[Wordlist, ...] | None = None
 
 
 def serve_process(
@@ -345,7 +348,12 @@ def _serve_open_socket(
         logger.error("%s", exc)
         return 2
     try:
-        engine = assemble(config, logger=logger, on_quota_backend=operations.quota_backend).engine
+        engine = assemble(
+            config,
+            logger=logger,
+            on_quota_backend=operations.quota_backend,
+            wordlists=worker.wordlists if worker is not None else None,
+        ).engine
     except WordlistError as exc:
         for problem in exc.problems:
             logger.error("%s", problem)

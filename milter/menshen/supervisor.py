@@ -6,7 +6,9 @@ In:  the serve options and milter.workers (auto: one per core). With one worker 
        - opens the listening socket once (libmilter's opensocket), secures it (0660, group
          postfix) and makes it non-blocking, writes the pid file, and drops to
          milter.user when started as root;
-       - validates the configuration by building an engine (then lets it go);
+       - validates the configuration by building an engine (then lets it go, keeping the
+         wordlists it read: workers build their first engine from those, so a file that
+         changes or breaks after validation cannot make them fail to start);
        - forks the workers, each of which serves that socket with its own engine, quota
          store connections and audit file descriptor, recording metrics into a shared
          multi-process directory that the parent alone serves over HTTP;
@@ -61,7 +63,7 @@ from menshen.daemon import (
     serve_process,
     socket_identity,
 )
-from menshen.keywords.wordlist import WordlistError
+from menshen.keywords.wordlist import Wordlist, WordlistError
 from menshen.metrics import (
     ClientRatesCollector,
     Metrics,
@@ -108,6 +110,9 @@ class Supervisor:
     ) -> None:
         self._options = options
         self._config = config
+        # The wordlists of the configuration last validated: a worker, restarted or not,
+        # starts from these, not from files that may have changed (or broken) since.
+        self._wordlists: tuple[Wordlist, ...] = ()
         self._log = logger
         self._count = count
         self._socket = options.socket or config.milter.socket
@@ -219,7 +224,9 @@ class Supervisor:
                 if self._server is not None:
                     self._server.close_in_child()
                 self._reports.close()
-                role = WorkerRole(number, client_reports=self._worker_reports)
+                role = WorkerRole(
+                    number, client_reports=self._worker_reports, wordlists=self._wordlists
+                )
                 status = serve_process(self._options, self._config, self._log, role)
             except BaseException:
                 self._log.exception("worker %d failed", number)
@@ -299,7 +306,7 @@ class Supervisor:
             return
         if self._metrics is not None:
             self._metrics.reload(True)
-        self._config = config  # workers restarted from now on start from it
+        self._config = config  # workers restarted from now on start from it (and its lists)
         self._log.info("reloaded %s; telling %d worker(s)", config.source, len(self._workers))
         for pid in self._workers:
             with contextlib.suppress(ProcessLookupError):
@@ -308,13 +315,14 @@ class Supervisor:
     def _validate(self, config: Config, reloading: bool = False) -> bool:
         """Build the engine once here, so that a broken file never reaches a worker."""
         try:
-            engine = assemble(config, logger=self._log).engine
+            assembly = assemble(config, logger=self._log)
         except (WordlistError, ConfigError) as exc:
             problems = "; ".join(exc.problems)
         except QuotaStoreError as exc:
             problems = f"cannot open the quota store: {exc}"
         else:
-            engine.close()  # its store connections must not be inherited by the workers
+            assembly.engine.close()  # its store connections must not reach the workers
+            self._wordlists = assembly.wordlists
             return True
         if reloading:
             self._refused(problems)

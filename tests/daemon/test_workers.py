@@ -3,7 +3,8 @@
 The real daemon runs with `--workers 2` and is driven over its socket with the MTA-side
 client. Covered: both workers exist and both serve; a worker killed with SIGKILL is
 replaced and mail keeps flowing; a reload reaches every worker and a broken one reaches
-none; the parent's endpoint merges the workers' counts (and keeps a dead worker's);
+none; a worker restarted after a wordlist broke starts from the lists its parent
+validated; the parent's endpoint merges the workers' counts (and keeps a dead worker's);
 SIGTERM during a burst answers every message in flight, then the parent, the workers and
 the socket are gone. Dropping privileges is in test_privileges.py.
 """
@@ -134,6 +135,25 @@ def test_a_broken_reload_reaches_no_worker(workers: Daemon, tmp_path: Path, port
     metrics = scrape(port)
     assert metrics[("menshen_reloads_total", (("result", "failed"),))] == 1
     assert metrics[("menshen_config_last_reload_successful", ())] == 0
+
+
+def test_a_worker_restarted_after_a_wordlist_broke_serves_the_validated_lists(
+    workers: Daemon, tmp_path: Path
+) -> None:
+    # The file breaks under a running daemon (no reload, or a refused one): a worker that
+    # dies now must come back with the lists its parent validated, not crash-loop on the
+    # broken file.
+    (tmp_path / "wordlists" / "invoice_fraud.txt").write_bytes(b"\xff\xfe not utf-8\n")
+    mark = len(workers.log())
+    workers.signal(signal.SIGUSR1)
+    workers.wait_for_log(r"reload refused", after=mark)
+    victim = min(child_pids(workers.pid))
+    os.kill(victim, signal.SIGKILL)
+    workers.wait_for_log(r"worker \d \(pid \d+\) serving", after=mark)
+    wait_for(lambda: len(set(child_pids(workers.pid)) - {victim}) == 2)
+    assert "exited with status 2" not in workers.log()[mark:]
+    assert {r.action for r in burst(workers, 20, KEYWORD)} == {Code.REPLYCODE}
+    assert {r.action for r in burst(workers, 20)} == {Code.ACCEPT}
 
 
 def test_sigterm_during_a_burst_answers_every_message(workers: Daemon) -> None:
