@@ -163,9 +163,9 @@ def _parse_fast(data: bytes) -> Message | None:
 
     The feed parser walks every body line, matching each against a boundary regex it
     compiles anew for every boundary; for ordinary mail that was most of the extraction
-    work. Here each header block is still parsed by the stdlib (headers only), but bodies
-    are cut at their delimiters with bytes.find and stored as compat32 keeps them, so the
-    tree is the one the full parser builds for the same input. Anything the full parser
+    work. Here header blocks are read by the stdlib's own header rules (`_parse_head`) and
+    bodies are cut at their delimiters with bytes.find and stored as compat32 keeps them,
+    so the tree is the one the full parser builds for the same input. Anything the full parser
     would treat specially gives None (use the full parser): a lone CR (a line break to the
     stdlib), a header block with a defect or without its blank line, duplicate
     Content-Type headers, message/* and multipart/digest parts, a multipart without a
@@ -205,7 +205,10 @@ def _fast_entity(data: bytes, depth: int, *, in_multipart: bool = False) -> Mess
         return message
     if in_multipart:
         # The line end before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
-        body = body[:-2] if body.endswith(b"\r\n") else body[:-1] if body.endswith(b"\n") else body
+        if body.endswith(b"\r\n"):
+            body = body[:-2]
+        elif body.endswith(b"\n"):
+            body = body[:-1]
     message.set_payload(body.decode("ascii", "surrogateescape"))
     return message
 
@@ -279,8 +282,13 @@ def _delimiters(body: bytes, separator: bytes) -> Iterator[tuple[int, int, bool]
     what the stdlib's boundary regex accepts.
     """
     marker = b"\n" + separator
-    pos = 0 if body.startswith(separator) else body.find(marker) + 1
-    while pos >= 0 and (pos > 0 or body.startswith(separator)):
+    if body.startswith(separator):
+        pos = 0
+    else:
+        pos = body.find(marker) + 1  # the line after the "\n"
+        if pos == 0:
+            return
+    while True:
         cursor = pos + len(separator)
         closing = body.startswith(b"--", cursor)
         if closing:
