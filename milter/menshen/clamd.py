@@ -247,6 +247,7 @@ class ClamdClient:
         deadline = time.monotonic() + self._settings.read_timeout
         with sock:
             try:
+                send_error: str | None = None
                 try:
                     _settimeout(sock, deadline)
                     sock.sendall(b"zFILDES\0")
@@ -257,12 +258,15 @@ class ClamdClient:
                 except TimeoutError:
                     raise _ExchangeError("timed out sending the descriptor") from None
                 except OSError as exc:
-                    raise _ExchangeError(
-                        f"sending the descriptor failed: {_describe(exc)}"
-                    ) from None
+                    # As with a stream: clamd may have answered and closed before the
+                    # descriptor went out, and its answer says why.
+                    send_error = f"sending the descriptor failed: {_describe(exc)}"
                 finally:
                     os.close(scratch)  # clamd holds its own copy once the message is sent
-                reply = _read_reply(sock, deadline)
+                try:
+                    reply = _read_reply(sock, deadline)
+                except _ExchangeError as exc:
+                    raise _ExchangeError(send_error or str(exc)) from None
             except _ExchangeError as exc:
                 return ScanResult(ScanOutcome.ERROR, detail=str(exc), address=address.text)
         return _classify(reply, address.text)
