@@ -132,7 +132,6 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         self._queue_id = ""
         self._spool: Spool | None = None
         self._own_headers: dict[str, int] = {}  # our header names seen inbound -> count
-        self._own_names: dict[str, str] = {}  # lower-cased -> as the engine spells it
         self._in_body = False
         self._last_progress = time.monotonic()
 
@@ -176,7 +175,6 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
             self._drop_spool()
             self._reset_message()
             self._engine = self._current_engine()  # a reload never changes a message mid-way
-            self._own_names = {name.lower(): name for name in self._engine.own_header_names}
             self._sender = mailfrom.strip().removeprefix("<").removesuffix(">")
             self._auth_user = self._macro("{auth_authen}")
             self._queue_id = self._macro("i")
@@ -202,7 +200,7 @@ class GuardMilter(Milter.Base):  # type: ignore[misc]
         if self._spool is None:
             return Milter.CONTINUE  # type: ignore[no-any-return]
         name = field if isinstance(field, str) else bytes(field).decode("latin-1")
-        own = self._own_names.get(name.lower())
+        own = self._engine.own_header_names.get(name.lower()) if self._engine else None
         if own is not None:
             self._own_headers[own] = self._own_headers.get(own, 0) + 1
         try:

@@ -43,7 +43,7 @@ import socket
 import struct
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 # clamd's replies are one short line; anything longer is not clamd talking.
@@ -239,39 +239,35 @@ class ClamdClient:
                 detail=f"cannot copy the data for clamd: {_describe(exc)}",
                 address=address.text,
             )
+
+        def send(sock: socket.socket, deadline: float) -> None:
+            _settimeout(sock, deadline)
+            sock.sendall(b"zFILDES\0")
+            # clamd takes the descriptor from the next message, which needs a byte.
+            sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _FD.pack(scratch))])
+
         try:
-            sock = self._connect(address)
-        except _ExchangeError as exc:
-            os.close(scratch)
-            return ScanResult(ScanOutcome.ERROR, detail=str(exc), address=address.text)
-        deadline = time.monotonic() + self._settings.read_timeout
-        with sock:
-            try:
-                send_error: str | None = None
-                try:
-                    _settimeout(sock, deadline)
-                    sock.sendall(b"zFILDES\0")
-                    # clamd takes the descriptor from the next message, which needs a byte.
-                    sock.sendmsg(
-                        [b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _FD.pack(scratch))]
-                    )
-                except TimeoutError:
-                    raise _ExchangeError("timed out sending the descriptor") from None
-                except OSError as exc:
-                    # As with a stream: clamd may have answered and closed before the
-                    # descriptor went out, and its answer says why.
-                    send_error = f"sending the descriptor failed: {_describe(exc)}"
-                finally:
-                    os.close(scratch)  # clamd holds its own copy once the message is sent
-                try:
-                    reply = _read_reply(sock, deadline)
-                except _ExchangeError as exc:
-                    raise _ExchangeError(send_error or str(exc)) from None
-            except _ExchangeError as exc:
-                return ScanResult(ScanOutcome.ERROR, detail=str(exc), address=address.text)
-        return _classify(reply, address.text)
+            return self._exchange(address, "the descriptor", send)
+        finally:
+            os.close(scratch)  # clamd holds its own copy once the message is sent
 
     def _scan_stream(self, address: _Address, view: memoryview) -> ScanResult:
+        def send(sock: socket.socket, deadline: float) -> None:
+            for piece in self._instream(view):
+                _settimeout(sock, deadline)
+                sock.sendall(piece)
+
+        return self._exchange(address, "the stream", send)
+
+    def _exchange(
+        self, address: _Address, what: str, send: Callable[[socket.socket, float], None]
+    ) -> ScanResult:
+        """Connect, `send` the scan request, then read and classify clamd's one reply.
+
+        A failed send still reads the reply: clamd writes its reason (e.g. "INSTREAM size
+        limit exceeded. ERROR") and closes before taking everything, and that answer, not
+        the broken pipe, says what happened.
+        """
         try:
             sock = self._connect(address)
         except _ExchangeError as exc:
@@ -281,15 +277,11 @@ class ClamdClient:
             try:
                 send_error: str | None = None
                 try:
-                    for piece in self._instream(view):
-                        _settimeout(sock, deadline)
-                        sock.sendall(piece)
+                    send(sock, deadline)
                 except TimeoutError:
-                    raise _ExchangeError("timed out sending the stream") from None
+                    raise _ExchangeError(f"timed out sending {what}") from None
                 except OSError as exc:
-                    # clamd writes its reason (e.g. "INSTREAM size limit exceeded. ERROR")
-                    # and then closes: the reply may be waiting even though sending failed.
-                    send_error = f"sending the stream failed: {_describe(exc)}"
+                    send_error = f"sending {what} failed: {_describe(exc)}"
                 try:
                     reply = _read_reply(sock, deadline)
                 except _ExchangeError as exc:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from types import MappingProxyType
 
 from menshen.config import PolicyConfig
 from menshen.extraction import Extractor
@@ -50,16 +51,22 @@ class Engine:
         self._policy = policy
         self._log = logger or logging.getLogger("menshen.engine")
         self._clock = clock
+        headers = policy.headers
+        self._own_header_names: Mapping[str, str] = MappingProxyType(
+            {
+                name.lower(): name
+                for name in (headers.verdict, headers.tag, headers.reason, headers.quota)
+            }
+        )
 
     @property
     def policy(self) -> PolicyConfig:
         return self._policy
 
     @property
-    def own_header_names(self) -> tuple[str, ...]:
-        """Headers this engine adds; inbound copies of them must not be trusted."""
-        headers = self._policy.headers
-        return (headers.verdict, headers.tag, headers.reason, headers.quota)
+    def own_header_names(self) -> Mapping[str, str]:
+        """Headers this engine adds, by lower-cased name; inbound copies must not be trusted."""
+        return self._own_header_names
 
     def close(self) -> None:
         """Let go of the quota store's connections (an engine built only to validate)."""

@@ -272,10 +272,7 @@ class Metrics:
         del envelope  # addresses are never labels
         decided = verdict.monitored_action or verdict.action
         mode = "monitor" if verdict.monitored_action is not None else "enforce"
-        counted = self._message_children.get((decided.value, mode))
-        if counted is None:
-            counted = self.messages.labels(action=decided.value, mode=mode)
-        counted.inc()
+        self._message_children[(decided.value, mode)].inc()  # every action and mode exists
         self.message_bytes.observe(size)
         self.scanned_bytes.inc(size)
         categories: set[str] = set()

@@ -112,7 +112,7 @@ class Supervisor:
         self._config = config
         # The wordlists of the configuration last validated: a worker, restarted or not,
         # starts from these, not from files that may have changed (or broken) since.
-        self._wordlists: tuple[Wordlist, ...] = ()
+        self._wordlists: tuple[Wordlist, ...] | None = None  # None: workers read the files
         self._log = logger
         self._count = count
         self._socket = options.socket or config.milter.socket

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import Milter
 import pytest
-from Milter import testctx
+from recorders import RecordingCtx
 
 from menshen.adapter import ConnectionCounter, GuardMilter, QuotaCheckingMilter, SpoolSettings
 from menshen.composition import assemble
@@ -24,75 +23,6 @@ from menshen.engine import Engine
 from menshen.model import Envelope, Verdict
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-
-
-class RecordingCtx(testctx.TestCtx):  # type: ignore[misc]
-    """TestCtx that records quarantine() and honours negotiated no-reply steps.
-
-    TestCtx treats NOREPLY (what a @noreply callback answers once the MTA agreed to skip
-    the reply) as "stop feeding"; libmilter and Postfix treat it as CONTINUE. The adapter
-    answers only at end of message, so every earlier step is a no-reply step.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.quarantined: str | None = None
-        self.added: list[tuple[str, str]] = []
-        self.changed: list[tuple[str, int, str]] = []
-
-    def quarantine(self, reason: str) -> None:
-        self.quarantined = reason
-
-    def _connect(
-        self, host: str = "localhost", helo: str = "spamrelay", ip: str = "1.2.3.4"
-    ) -> int:
-        self._negotiate()
-        self._stage = Milter.M_CONNECT
-        rc = _continued(Milter.connect_callback(self, host, socket.AF_INET, ip))
-        self._stage = None
-        if rc != Milter.CONTINUE:
-            self._close()
-            return rc
-        return self._helo(helo)
-
-    def _helo(self, helo: str) -> int:
-        self._stage = Milter.M_HELO
-        rc = _continued(self._priv.hello(helo))
-        self._stage = None
-        if rc != Milter.CONTINUE:
-            self._close()
-        return rc
-
-    def _envfrom(self, *s: str) -> int:
-        return _continued(super()._envfrom(*s))
-
-    def _envrcpt(self, s: str) -> int:
-        return _continued(super()._envrcpt(s))
-
-    def _header(self, fld: str, val: object) -> int:
-        return _continued(super()._header(fld, val))
-
-    def _eoh(self) -> int:
-        return _continued(super()._eoh())
-
-    def _feed_body(self, bfp: io.BufferedIOBase) -> int:
-        while chunk := bfp.read(8192):
-            rc = _continued(self._priv.body(chunk))
-            if rc != Milter.CONTINUE:
-                return rc
-        return int(Milter.CONTINUE)
-
-    def addheader(self, field: str, value: str, idx: int) -> None:
-        self.added.append((field, value))
-        super().addheader(field, value, idx)
-
-    def chgheader(self, field: str, idx: int, value: str) -> None:
-        self.changed.append((field, idx, value))
-        super().chgheader(field, idx, value)
-
-
-def _continued(rc: int) -> int:
-    return int(Milter.CONTINUE) if rc == Milter.NOREPLY else rc
 
 
 def _engine(config_text: str = "", wordlists: Path | None = None) -> Engine:

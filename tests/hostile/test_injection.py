@@ -16,7 +16,6 @@ import base64
 import io
 import json
 import logging
-import socket
 import sys
 import unicodedata
 import urllib.parse
@@ -27,7 +26,7 @@ import Milter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from Milter import testctx
+from recorders import ListSink, RecordingCtx
 
 from menshen.adapter import ConnectionCounter, GuardMilter, SpoolSettings
 from menshen.audit import AuditRecorder
@@ -149,25 +148,11 @@ def test_policy_output_is_safe_for_any_finding_text(
 # --- the audit line --------------------------------------------------------------------
 
 
-class _Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, line: str) -> None:
-        self.lines.append(line)
-
-    def reopen(self) -> None:
-        """Nothing to reopen."""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
 @pytest.mark.parametrize("value", HOSTILE_VALUES.values(), ids=HOSTILE_VALUES.keys())
 def test_audit_line_is_one_ascii_json_line(engine: Engine, value: str) -> None:
     envelope = hostile_envelope(value)
     verdict = engine.evaluate(envelope, hostile_message(value))
-    sink = _Lines()
+    sink = ListSink()
     AuditRecorder(sink, include_terms=True).record(envelope, verdict, 1234)
     (line,) = sink.lines
     assert line.isascii() and line.isprintable(), line[:200]
@@ -180,52 +165,6 @@ def test_audit_line_is_one_ascii_json_line(engine: Engine, value: str) -> None:
 # --- the daemon's log line -------------------------------------------------------------
 
 
-class _Ctx(testctx.TestCtx):  # type: ignore[misc]
-    """TestCtx that records quarantine() and treats negotiated no-reply steps as CONTINUE."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.quarantined: str | None = None
-        self.added: list[tuple[str, str]] = []
-
-    def quarantine(self, reason: str) -> None:
-        self.quarantined = reason
-
-    def addheader(self, field: str, value: str, idx: int) -> None:
-        self.added.append((field, value))
-        super().addheader(field, value, idx)
-
-    def open(self, client_name: str, helo: str) -> None:
-        self._negotiate()
-        self._stage = Milter.M_CONNECT
-        Milter.connect_callback(self, client_name, socket.AF_INET, "192.0.2.9")
-        self._priv.hello(helo)
-        self._stage = None
-
-    def _envfrom(self, *s: str) -> int:
-        return _continued(super()._envfrom(*s))
-
-    def _envrcpt(self, s: str) -> int:
-        return _continued(super()._envrcpt(s))
-
-    def _header(self, fld: str, val: object) -> int:
-        return _continued(super()._header(fld, val))
-
-    def _eoh(self) -> int:
-        return _continued(super()._eoh())
-
-    def _feed_body(self, bfp: io.BufferedIOBase) -> int:
-        while chunk := bfp.read(8192):
-            rc = _continued(self._priv.body(chunk))
-            if rc != Milter.CONTINUE:
-                return rc
-        return int(Milter.CONTINUE)
-
-
-def _continued(rc: int) -> int:
-    return int(Milter.CONTINUE) if rc == Milter.NOREPLY else rc
-
-
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -236,7 +175,9 @@ class _Records(logging.Handler):
 
 
 @pytest.fixture
-def log_lines(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Iterator[tuple[_Ctx, _Records]]:
+def log_lines(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> Iterator[tuple[RecordingCtx, _Records]]:
     logger = logging.getLogger("menshen.hostile")
     records = _Records()
     logger.addHandler(records)
@@ -247,7 +188,7 @@ def log_lines(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Iterator[tuple
         Milter, "factory", lambda: GuardMilter(lambda: engine, spool, counter, logger)
     )
     try:
-        yield _Ctx(), records
+        yield RecordingCtx(), records
     finally:
         logger.removeHandler(records)
 
@@ -258,10 +199,12 @@ _LOG_CASES = [pytest.param(value, id=name) for name, value in HOSTILE_VALUES.ite
 
 
 @pytest.mark.parametrize("value", _LOG_CASES)
-def test_log_line_has_no_control_characters(log_lines: tuple[_Ctx, _Records], value: str) -> None:
+def test_log_line_has_no_control_characters(
+    log_lines: tuple[RecordingCtx, _Records], value: str
+) -> None:
     ctx, records = log_lines
     ctx._setsymval("i", "4HOSTILE")
-    ctx.open(value[:2000], value[:2000])
+    ctx._connect(host=value[:2000], helo=value[:2000], ip="192.0.2.9")
     envelope = hostile_envelope(value)
     rc = ctx._feedFile(io.BytesIO(hostile_message(value)), envelope.sender, "rcpt@example.com")
     assert rc == Milter.REJECT
@@ -274,11 +217,11 @@ def test_log_line_has_no_control_characters(log_lines: tuple[_Ctx, _Records], va
 
 
 def test_quarantine_reason_and_headers_through_the_milter(
-    log_lines: tuple[_Ctx, _Records],
+    log_lines: tuple[RecordingCtx, _Records],
 ) -> None:
     ctx, _ = log_lines
     ctx._setsymval("i", "4HOSTILE")
-    ctx.open("client.example", "client.example")
+    ctx._connect(host="client.example", helo="client.example", ip="192.0.2.9")
     value = HOSTILE_VALUES["crlf-forged-header"] + "\u202e"
     name = urllib.parse.quote(f"report{value}.pdf", safe="")
     message = (

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from ci import unavailable
+from recorders import ListSink
 
 from menshen.audit import (
     AuditError,
@@ -46,20 +47,6 @@ VERDICT = Verdict(
     score=5.0,
     timings=(("extract", 0.0012345678), ("total", 0.002)),
 )
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, line: str) -> None:
-        self.lines.append(line)
-
-    def reopen(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def one_line(envelope: Envelope = ENVELOPE, **options: object) -> tuple[str, dict[str, object]]:
