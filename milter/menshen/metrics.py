@@ -399,7 +399,28 @@ def enable_multiprocess(directory: Path) -> None:
     independent of import order.
     """
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
+        process_identifier=_ProcessId()
+    )
+
+
+class _ProcessId:
+    """os.getpid(), read again only after a fork.
+
+    prometheus-client asks for the process id on every update, to notice a fork and open
+    the new process's own files. os.getpid() is a system call, and a message makes about
+    twenty updates; a fork hook keeps the answer current instead.
+    """
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._pid = os.getpid()
+
+    def __call__(self) -> int:
+        return self._pid
 
 
 def exposition_registry(

@@ -54,3 +54,51 @@ def test_workers_counts_merge_and_dead_workers_leave_the_live_gauges(tmp_path: P
         worker_exited(pid, tmp_path)
     assert value("menshen_milter_connections_active") in (None, 0)
     assert value("menshen_messages_total", action="accept", mode="enforce") == 2
+
+
+FORKING = """
+import os
+import sys
+from pathlib import Path
+from prometheus_client import CollectorRegistry
+from menshen.metrics import Metrics, enable_multiprocess
+from menshen.model import Action, Envelope, Verdict
+enable_multiprocess(Path(sys.argv[1]))
+metrics = Metrics(CollectorRegistry())  # created before the fork, used on both sides
+verdict = Verdict(Action.ACCEPT, None, "", timings=(("total", 0.01),))
+metrics.message(Envelope(), verdict, 100)
+child = os.fork()
+if child == 0:
+    metrics.message(Envelope(), verdict, 100)
+    metrics.message(Envelope(), verdict, 100)
+    os._exit(0)
+_, status = os.waitpid(child, 0)
+metrics.message(Envelope(), verdict, 100)
+print(os.getpid(), child, status)
+"""
+
+
+def test_a_forked_worker_writes_its_own_files_and_the_parent_keeps_counting(
+    tmp_path: Path,
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", FORKING, str(tmp_path)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    parent, child, status = (int(word) for word in proc.stdout.split())
+    assert status == 0
+    assert (tmp_path / f"counter_{parent}.db").exists()
+    assert (tmp_path / f"counter_{child}.db").exists()
+    registry = exposition_registry(tmp_path)
+    total = registry.get_sample_value(
+        "menshen_messages_total", {"action": "accept", "mode": "enforce"}
+    )
+    assert total == 4  # 2 in the parent, 2 in the child: none counted twice or lost
+    worker_exited(child, tmp_path)
+    assert (
+        registry.get_sample_value("menshen_messages_total", {"action": "accept", "mode": "enforce"})
+        == 4
+    )
