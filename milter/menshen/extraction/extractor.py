@@ -142,7 +142,11 @@ class _RawHeaders(Compat32):
 
 
 _POLICY = _RawHeaders()
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# The blank line ending a header block; only its end is used. A leading "\r?" would match
+# the same ends, but the regex engine then tries every position instead of each LF.
+_HEADER_END = re.compile(rb"\n\r?\n")
+# A CR that does not start a CRLF: the stdlib ends a line there.
+_LONE_CR = re.compile(rb"\r(?!\n)")
 # Deeper multipart nesting is left to the stdlib parser (and the walk's depth limit).
 _MAX_FAST_DEPTH = 16
 # A header name as the stdlib's headerRE accepts it: printable ASCII without ':' or space.
@@ -172,7 +176,7 @@ def _parse_fast(data: bytes) -> Message | None:
     boundary, a transfer encoding, a start or close delimiter or an empty part the
     stdlib would report, and nesting deeper than _MAX_FAST_DEPTH.
     """
-    if data.count(b"\r") != data.count(b"\r\n"):
+    if _LONE_CR.search(data) is not None:
         return None
     try:
         return _fast_entity(data, 0)
@@ -226,22 +230,24 @@ def _parse_head(head: bytes) -> Message | None:
     # A block ends "\n<blank line>\n": the last two pieces are the blank line and "".
     message = Message(policy=_POLICY)
     name = ""
+    # compat32's header_source_parse, inline: the text after the colon without leading
+    # blanks, the continuation lines joined by "\n" (each keeps its CR), no trailing CR/LF.
     value: list[str] = []
     for line in lines[:-2]:
         if line[:1] in (" ", "\t"):
             if not name:
                 return None
-            value.append(line + "\n")
+            value.append(line)
             continue
         if name:
-            message.set_raw(*_POLICY.header_source_parse(value))
+            message.set_raw(name, "\n".join(value).rstrip("\r\n"))
         colon = line.find(":")
         if colon <= 0 or line.startswith("From ") or not _HEADER_NAME.fullmatch(line, 0, colon):
             return None
         name = line[:colon]
-        value = [line + "\n"]
+        value = [line[colon + 1 :].lstrip(" \t")]
     if name:
-        message.set_raw(*_POLICY.header_source_parse(value))
+        message.set_raw(name, "\n".join(value).rstrip("\r\n"))
     return message
 
 
