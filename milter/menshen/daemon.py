@@ -81,6 +81,12 @@ class _Formatter(logging.Formatter):
 
 def make_logger() -> logging.Logger:
     """Log to stderr: systemd hands it to journald, which adds time and identifier."""
+    # The lines carry only the message, so the records need no thread, process or caller.
+    # Looking up the thread would also build a threading object for every libmilter
+    # connection thread (one per SMTP session), each a few locks and a system call.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     logger = logging.getLogger("menshen")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
