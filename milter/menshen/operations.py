@@ -92,6 +92,8 @@ class Operations:
                 self.logger.error("cannot reopen the audit log: %s", exc)
 
     def close(self) -> None:
+        if self.report_client is not None:
+            self.report_client.close()  # sends the reports still pending
         if self.server is not None:
             self.server.stop()
         if self.audit is not None:
