@@ -6,6 +6,7 @@ import base64
 import io
 import struct
 import time
+import unicodedata
 import zipfile
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from menshen.extraction import Extractor
 from menshen.model import Attachment, Envelope, ExtractionLimits, Finding, ParsedMessage
+from menshen.scanners import attachments
 from menshen.scanners.attachments import (
     ATTACHMENT_ARCHIVE_BLOCKED_NAME,
     ATTACHMENT_ARCHIVE_TOO_MANY_ENTRIES,
@@ -744,3 +746,28 @@ def test_scan_never_raises(name: str, ctype: str, payload: bytes) -> None:
         assert finding.detail.isprintable()
         assert len(finding.detail) <= 100
         assert finding.code != "INTERNAL_ERROR"
+
+
+def _visible_forms_by_definition(name: str) -> tuple[str, ...]:
+    # Every character looked at, as _visible_forms's docstring defines the forms.
+    base = name[-attachments._NAME_TAIL :].replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if unicodedata.category(ch) != "Cf")
+    forms = ["".join(ch for ch in cleaned if unicodedata.category(ch) != "Cc")]
+    if "\x00" in cleaned:
+        truncated = cleaned.split("\x00", 1)[0]
+        forms.append("".join(ch for ch in truncated if unicodedata.category(ch) != "Cc"))
+    return tuple(dict.fromkeys(forms))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(),
+            st.sampled_from("\u202e\u200b\u200d\x00\t\x7f./\\ .exe"),
+        ),
+        max_size=40,
+    )
+)
+def test_visible_forms_skips_no_character_that_matters(name: str) -> None:
+    assert attachments._visible_forms(name) == _visible_forms_by_definition(name)

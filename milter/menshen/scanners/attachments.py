@@ -280,6 +280,8 @@ def _visible_forms(name: str) -> tuple[str, ...]:
     NUL may end the name (C string APIs) or be skipped, so both readings are returned.
     """
     base = name[-_NAME_TAIL:].replace("\\", "/").rsplit("/", 1)[-1]
+    if base.isprintable():
+        return (base,)  # format and control characters are all non-printable
     cleaned = "".join(ch for ch in base if unicodedata.category(ch) != "Cf")
     forms = ["".join(ch for ch in cleaned if unicodedata.category(ch) != "Cc")]
     if "\x00" in cleaned:
