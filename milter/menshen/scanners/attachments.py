@@ -279,9 +279,18 @@ def _visible_forms(name: str) -> tuple[str, ...]:
     name looks, not what it is. Directories are dropped (archive members carry paths). A
     NUL may end the name (C string APIs) or be skipped, so both readings are returned.
     """
-    base = name[-_NAME_TAIL:].replace("\\", "/").rsplit("/", 1)[-1]
+    base = _last_component(name)
     if base.isprintable():
         return (base,)  # format and control characters are all non-printable
+    return _forms_without_hidden(base)
+
+
+def _last_component(name: str) -> str:
+    return name[-_NAME_TAIL:].replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _forms_without_hidden(base: str) -> tuple[str, ...]:
+    """_visible_forms, character by character."""
     cleaned = "".join(ch for ch in base if unicodedata.category(ch) != "Cf")
     forms = ["".join(ch for ch in cleaned if unicodedata.category(ch) != "Cc")]
     if "\x00" in cleaned:
