@@ -159,7 +159,8 @@ class ClientReporter:
     def __call__(self, client: str, failed: bool) -> None:
         if not client:
             return
-        line = b"%d %s" % (failed, client.encode("ascii", "replace")[:64])
+        name = client.encode("ascii", "replace")[:64].replace(b"\n", b"?")  # one per line
+        line = b"%d %s" % (failed, name)
         with self._changed:
             self._pending.append(line)
             # The thread waits for a first line, then for a full batch or the time limit.
