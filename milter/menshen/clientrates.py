@@ -103,12 +103,8 @@ class ClientFailureWindow:
             return entry.totals(self._now()[1]) if entry is not None else (0, 0)
 
     def ratio(self, client: str) -> float:
-        with self._lock:
-            entry = self._clients.get(client)
-            if entry is None:
-                return 0.0
-            messages, failed = entry.totals(self._now()[1])
-            return failed / messages if messages else 0.0
+        messages, failed = self.counts(client)
+        return failed / messages if messages else 0.0
 
     def snapshot(self) -> tuple[int, float]:
         """(clients over the threshold, highest ratio among clients with min_messages)."""

@@ -621,18 +621,17 @@ class _Run:
 
     @staticmethod
     def display_names(value: str) -> str:
-        simple = _SIMPLE_ADDRESS.fullmatch(value) if len(value) <= _MAX_ADDRESS_HEADER else None
+        if len(value) > _MAX_ADDRESS_HEADER:
+            return decode_rfc2047(value)
+        simple = _SIMPLE_ADDRESS.fullmatch(value)
         if simple is not None:
             # What getaddresses() returns for this shape: the words joined by single spaces.
             return decode_rfc2047(" ".join((simple.group(1) or "").split()))
-        if len(value) <= _MAX_ADDRESS_HEADER:
-            try:
-                pairs = getaddresses([value])
-            except Exception:
-                pairs = None
-            if pairs is not None:
-                return "\n".join(decode_rfc2047(name) for name, _ in pairs if name)
-        return decode_rfc2047(value)
+        try:
+            pairs = getaddresses([value])
+        except Exception:
+            return decode_rfc2047(value)
+        return "\n".join(decode_rfc2047(name) for name, _ in pairs if name)
 
     def file_name(self, node: Message, path: str) -> str:
         """Decoded file name of a part (RFC 2231, RFC 2047, raw 8-bit), also as a segment."""
